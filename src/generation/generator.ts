@@ -1,0 +1,34 @@
+/**
+ * What a generator is to the service: a function of one canonical request. A generator never
+ * sees the cache; it must honour the AbortSignal (timeouts and shutdown abort it).
+ */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/** A validated request with defaults applied and its cache key. */
+export interface GenerationRequest {
+  readonly key: string;
+  readonly prompt: string;
+  readonly model: string;
+  readonly parameters: Readonly<JsonObject>;
+}
+
+export interface GeneratorOutput {
+  readonly output: string;
+  /** `text/plain`, or e.g. `image/png` with base64 `output`. */
+  readonly contentType: string;
+}
+
+export interface Generator {
+  /** Identity and version; part of every key, so a new version never serves old results. */
+  readonly id: string;
+  readonly defaultModel: string;
+  /** The models a request may name. */
+  readonly models: readonly string[];
+  /** Applied under the request's parameters before keying. */
+  readonly defaultParameters: Readonly<JsonObject>;
+  /** Checks generator-specific parameters (defaults applied); returns a problem, or undefined. */
+  checkParameters?(parameters: Readonly<JsonObject>): string | undefined;
+  generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput>;
+}

@@ -1,0 +1,255 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { CacheEntry, GenerationRecord, ResultCache, ResultCacheStats } from '../cache/result-cache.js';
+import { GencacheError } from '../errors.js';
+import type { GenerationRequest, Generator, GeneratorOutput } from './generator.js';
+
+/**
+ * The generation service: looks requests up in the result cache, joins a generation already in
+ * flight for the same key (single-flight), runs the rest on the generator through a concurrency
+ * limiter with a bounded queue and a timeout, and stores successes.
+ *
+ * Invariants: at most one generation per key runs at a time; a failure reaches every waiter of
+ * that generation and is never stored; `inFlight` and `queued` return to 0 when all settle.
+ */
+
+export type CachePolicy = 'CACHE_FIRST' | 'CACHE_ONLY' | 'NETWORK_ONLY' | 'NO_STORE';
+
+/**
+ * HIT: served from the cache. MISS: this request started the generation. COALESCED: joined a
+ * generation already in flight. BYPASS: the policy skipped the cache and this request started
+ * the generation.
+ */
+export type CacheStatus = 'HIT' | 'MISS' | 'COALESCED' | 'BYPASS';
+
+export interface LoadOptions {
+  readonly policy: CachePolicy;
+  /** TTL of what this load stores; default: the cache's; 0: no expiry. */
+  readonly ttlSeconds?: number | undefined;
+}
+
+export interface GenerationResult {
+  readonly record: GenerationRecord;
+  readonly status: CacheStatus;
+  /** When the stored entry expires; undefined when not stored or without expiry. */
+  readonly expiresAt: number | undefined;
+}
+
+export interface GenerationStats extends ResultCacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  /** hits / (hits + misses); 0 before any lookup. */
+  readonly hitRate: number;
+  readonly coalesced: number;
+  readonly deduplicated: number;
+  readonly generations: number;
+  readonly generationErrors: number;
+  readonly inFlight: number;
+  readonly queued: number;
+  readonly savedMs: number;
+  /** Epoch milliseconds of the start or the last reset. */
+  readonly since: number;
+}
+
+export interface GenerationServiceOptions {
+  readonly generator: Generator;
+  readonly cache: ResultCache;
+  /** Generations running at once. @default 4 */
+  readonly concurrency?: number;
+  /** Generations waiting for a slot; past it a new one fails with OVERLOADED. @default 1000 */
+  readonly queueMax?: number;
+  /** A generation running longer fails with GENERATION_TIMEOUT. @default 300000 */
+  readonly timeoutMs?: number;
+  /** Clock in epoch milliseconds. @default Date.now */
+  readonly now?: () => number;
+}
+
+interface FlightStorage {
+  /** Whether the result is stored when it arrives; a storing joiner may turn it on. */
+  store: boolean;
+  ttlSeconds: number | undefined;
+}
+
+interface Flight extends FlightStorage {
+  readonly promise: Promise<{ record: GenerationRecord; entry: CacheEntry | undefined }>;
+}
+
+const emptyCounters = () => ({
+  hits: 0,
+  misses: 0,
+  coalesced: 0,
+  deduplicated: 0,
+  generations: 0,
+  generationErrors: 0,
+  savedMs: 0,
+});
+
+export class GenerationService {
+  readonly generator: Generator;
+  readonly cache: ResultCache;
+  readonly #limit: LimitFunction;
+  readonly #capacity: number;
+  readonly #timeoutMs: number;
+  readonly #now: () => number;
+  readonly #flights = new Map<string, Flight>();
+  readonly #shutdown = new AbortController();
+  #counters = emptyCounters();
+  #since: number;
+  #running = 0;
+  #queued = 0;
+
+  constructor(options: GenerationServiceOptions) {
+    this.generator = options.generator;
+    this.cache = options.cache;
+    const concurrency = options.concurrency ?? 4;
+    this.#limit = pLimit(concurrency);
+    this.#capacity = concurrency + (options.queueMax ?? 1000);
+    this.#timeoutMs = options.timeoutMs ?? 300_000;
+    this.#now = options.now ?? Date.now;
+    this.#since = this.#now();
+  }
+
+  /**
+   * Loads a batch of requests with distinct keys. Resolves to one item per request, in order: a
+   * result, null (CACHE_ONLY and not cached), or the Error of that request; it never rejects.
+   */
+  async loadMany(
+    requests: readonly GenerationRequest[],
+    options: LoadOptions,
+  ): Promise<(GenerationResult | null | Error)[]> {
+    return Promise.all(
+      requests.map((request) =>
+        this.#load(request, options).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
+      ),
+    );
+  }
+
+  /** Counts loads that the per-operation memoization answered without reaching the service. */
+  noteDeduplicated(count = 1): void {
+    this.#counters.deduplicated += count;
+  }
+
+  stats(): GenerationStats {
+    const { hits, misses } = this.#counters;
+    return {
+      ...this.cache.stats(),
+      ...this.#counters,
+      hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
+      inFlight: this.#running,
+      queued: this.#queued,
+      since: this.#since,
+    };
+  }
+
+  resetStats(): GenerationStats {
+    this.#counters = emptyCounters();
+    this.#since = this.#now();
+    this.cache.resetStats();
+    return this.stats();
+  }
+
+  /** Aborts every running and queued generation; their waiters get GENERATION_FAILED. */
+  close(): void {
+    this.#shutdown.abort(new GencacheError('GENERATION_FAILED', 'the server is shutting down'));
+  }
+
+  async #load(request: GenerationRequest, { policy, ttlSeconds }: LoadOptions): Promise<GenerationResult | null> {
+    const readsCache = policy === 'CACHE_FIRST' || policy === 'CACHE_ONLY';
+    const store = policy !== 'NO_STORE' && policy !== 'CACHE_ONLY';
+    if (readsCache && this.cache.settings.enabled) {
+      const entry = this.cache.get(request.key);
+      if (entry !== undefined) {
+        this.#counters.hits++;
+        this.#counters.savedMs += entry.record.generationMs;
+        return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
+      }
+      this.#counters.misses++;
+    }
+    if (policy === 'CACHE_ONLY') return null;
+
+    let flight = this.#flights.get(request.key);
+    let status: CacheStatus;
+    if (flight !== undefined) {
+      this.#counters.coalesced++;
+      status = 'COALESCED';
+      if (store && !flight.store) {
+        flight.store = true;
+        flight.ttlSeconds = ttlSeconds;
+      }
+    } else {
+      flight = this.#startFlight(request, store, ttlSeconds);
+      status = readsCache ? 'MISS' : 'BYPASS';
+    }
+    const { record, entry } = await flight.promise;
+    return { record, status, expiresAt: entry?.expiresAt };
+  }
+
+  #startFlight(request: GenerationRequest, store: boolean, ttlSeconds: number | undefined): Flight {
+    if (this.#running + this.#queued >= this.#capacity) {
+      throw new GencacheError(
+        'OVERLOADED',
+        `the generator queue is full (${this.#running} running, ${this.#queued} queued); retry later`,
+      );
+    }
+    this.#queued++;
+    const storage: FlightStorage = { store, ttlSeconds };
+    const promise = this.#limit(() => this.#run(request, storage)).finally(() => this.#flights.delete(request.key));
+    const flight = Object.assign(storage, { promise });
+    this.#flights.set(request.key, flight);
+    return flight;
+  }
+
+  async #run(request: GenerationRequest, storage: FlightStorage) {
+    this.#queued--;
+    this.#running++;
+    this.#counters.generations++;
+    const started = performance.now();
+    try {
+      const output = await this.#generate(request);
+      const record: GenerationRecord = {
+        key: request.key,
+        prompt: request.prompt,
+        model: request.model,
+        parameters: request.parameters,
+        output: output.output,
+        contentType: output.contentType,
+        createdAt: this.#now(),
+        generationMs: performance.now() - started,
+      };
+      const entry = storage.store ? this.cache.set(record, storage.ttlSeconds) : undefined;
+      return { record, entry };
+    } catch (error) {
+      this.#counters.generationErrors++;
+      throw error;
+    } finally {
+      this.#running--;
+    }
+  }
+
+  /** Runs the generator under the timeout and the shutdown signal, whether or not it honours them. */
+  #generate(request: GenerationRequest): Promise<GeneratorOutput> {
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new GencacheError('GENERATION_TIMEOUT', `the generator did not answer within ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
+    );
+    const signal = AbortSignal.any([timeout.signal, this.#shutdown.signal]);
+    return new Promise<GeneratorOutput>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.generator
+        .generate(request, signal)
+        .then(resolve, (error: unknown) => reject(signal.aborted ? signal.reason : asGenerationFailure(error)))
+        .finally(() => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+        });
+    });
+  }
+}
+
+function asGenerationFailure(error: unknown): GencacheError {
+  if (error instanceof GencacheError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new GencacheError('GENERATION_FAILED', `the generator failed: ${message}`, { cause: error });
+}

@@ -1,0 +1,54 @@
+import { createServer } from 'node:http';
+import { pino } from 'pino';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createGenerationService } from './generation/create.js';
+import { createYogaServer } from './yoga.js';
+
+/** How long a shutdown waits for running requests before aborting generations. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`gencache: ${error.message}\n`);
+  process.exit(1);
+}
+
+const logger = pino({ name: 'gencache', level: config.logLevel });
+const service = createGenerationService(config);
+const yoga = createYogaServer({ service, limits: config.limits });
+const server = createServer(yoga);
+
+server.listen(config.port, config.host, () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  logger.info(
+    {
+      url: `http://${config.host}:${port}${yoga.graphqlEndpoint}`,
+      generator: service.generator.id,
+      models: service.generator.models,
+      cache: config.cache,
+      concurrency: config.generator.concurrency,
+      queueMax: config.generator.queueMax,
+      timeoutMs: config.generator.timeoutMs,
+    },
+    'gencache listening',
+  );
+});
+
+function shutdown(signal: NodeJS.Signals): void {
+  logger.info({ signal }, 'shutting down');
+  const abort = setTimeout(() => service.close(), SHUTDOWN_GRACE_MS).unref();
+  server.close(() => {
+    clearTimeout(abort);
+    service.close();
+    logger.info('stopped');
+    process.exit(0);
+  });
+  server.closeIdleConnections();
+}
+
+process.once('SIGINT', shutdown);
+process.once('SIGTERM', shutdown);

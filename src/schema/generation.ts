@@ -1,0 +1,162 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import type { Context } from '../context.js';
+import { badUserInput, GencacheError } from '../errors.js';
+import { toGenerationRequest, type GenerationInput as GenerationInputShape } from '../generation/request.js';
+import type { CachePolicy as CachePolicyValue, GenerationResult, LoadOptions } from '../generation/service.js';
+import { builder } from './builder.js';
+
+export const CachePolicy = builder.enumType('CachePolicy', {
+  description: 'How a request uses the result cache.',
+  values: {
+    CACHE_FIRST: { description: 'Serve from the cache; on a miss, generate and store. The default.' },
+    CACHE_ONLY: { description: 'Never generate: a miss gives null.' },
+    NETWORK_ONLY: { description: 'Always generate, then store: a refresh.' },
+    NO_STORE: { description: 'Always generate, never store.' },
+  } as const,
+});
+
+export const CacheStatus = builder.enumType('CacheStatus', {
+  description: 'What happened to one generation of a response.',
+  values: {
+    HIT: { description: 'Served from the cache.' },
+    MISS: { description: 'This operation ran the generator.' },
+    COALESCED: { description: 'Joined a generation that another operation had already started.' },
+    BYPASS: { description: 'The policy skipped the cache (NETWORK_ONLY, NO_STORE) and this operation ran the generator.' },
+  } as const,
+});
+
+const GenerationInput = builder.inputType('GenerationInput', {
+  description: 'What to generate. Inputs that mean the same generation share one cache key.',
+  fields: (t) => ({
+    prompt: t.string({ required: true }),
+    model: t.string({ description: "Defaults to the generator's default model; must be on its allow-list." }),
+    parameters: t.field({
+      type: 'JSON',
+      description: 'A JSON object of generator-specific parameters: temperature, maxTokens, seed, size, ...',
+    }),
+  }),
+});
+
+export const Generation = builder.objectRef<GenerationResult>('Generation').implement({
+  description: 'One generation, and how this response obtained it.',
+  fields: (t) => ({
+    key: t.id({ description: 'sha256 of the generator id and the canonical input.', resolve: ({ record }) => record.key }),
+    prompt: t.string({ resolve: ({ record }) => record.prompt }),
+    model: t.string({ resolve: ({ record }) => record.model }),
+    parameters: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The parameters with the generator defaults applied.',
+      resolve: ({ record }) => record.parameters,
+    }),
+    output: t.string({ resolve: ({ record }) => record.output }),
+    contentType: t.string({
+      description: 'text/plain, or e.g. image/png with base64 output.',
+      resolve: ({ record }) => record.contentType,
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: ({ record }) => new Date(record.createdAt) }),
+    generationMs: t.float({
+      description: 'What the generator took when it ran.',
+      resolve: ({ record }) => record.generationMs,
+    }),
+    cacheStatus: t.field({ type: CacheStatus, resolve: ({ status }) => status }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the cached entry expires; null when not stored or stored without expiry.',
+      resolve: ({ expiresAt }) => (expiresAt === undefined ? null : new Date(expiresAt)),
+    }),
+  }),
+});
+
+const generationArgs = builder.args((t) => ({
+  policy: t.field({ type: CachePolicy, defaultValue: 'CACHE_FIRST' }),
+  ttlSeconds: t.int({ description: 'Time to live of what this request stores; 0: no expiry. Default: the cache default.' }),
+}));
+
+function loadOptions(
+  policy: CachePolicyValue | null | undefined,
+  ttlSeconds: number | null | undefined,
+  context: Context,
+): LoadOptions {
+  policy ??= 'CACHE_FIRST';
+  if (ttlSeconds === null || ttlSeconds === undefined) return { policy };
+  const max = context.limits.maxTtlSeconds;
+  if (ttlSeconds < 0 || ttlSeconds > max) throw badUserInput(`ttlSeconds must be from 0 to ${max}, got ${ttlSeconds}`);
+  return { policy, ttlSeconds };
+}
+
+/** The response path of a field, as `a.b.0`, for `extensions.cache`. */
+function responsePath(info: GraphQLResolveInfo): string {
+  const keys: (string | number)[] = [];
+  for (let path: GraphQLResolveInfo['path'] | undefined = info.path; path; path = path.prev) keys.push(path.key);
+  return keys.reverse().join('.');
+}
+
+async function loadOne(
+  input: GenerationInputShape,
+  policy: CachePolicyValue | null | undefined,
+  ttlSeconds: number | null | undefined,
+  context: Context,
+  info: GraphQLResolveInfo,
+): Promise<GenerationResult | null> {
+  const options = loadOptions(policy, ttlSeconds, context);
+  const request = toGenerationRequest(input, context.service.generator, context.limits);
+  const result = await context.generationLoader(options).load(request);
+  if (result !== null) context.cacheReport.set(responsePath(info), { key: result.record.key, status: result.status });
+  return result;
+}
+
+builder.queryFields((t) => ({
+  generation: t.field({
+    type: Generation,
+    nullable: true,
+    description: 'One generation. Null only under CACHE_ONLY when it is not cached.',
+    args: { input: t.arg({ type: GenerationInput, required: true }), ...generationArgs },
+    resolve: (_root, { input, policy, ttlSeconds }, context, info) => loadOne(input, policy, ttlSeconds, context, info),
+  }),
+  generations: t.field({
+    type: [Generation],
+    nullable: { list: false, items: true },
+    description:
+      'Several generations in one batch; duplicates are generated once. An item is null under CACHE_ONLY when not cached, or when its generation failed (see errors).',
+    args: { inputs: t.arg({ type: [GenerationInput], required: true }), ...generationArgs },
+    resolve: async (_root, { inputs, policy, ttlSeconds }, context, info) => {
+      const { maxBatchSize } = context.limits;
+      if (inputs.length > maxBatchSize) {
+        throw badUserInput(`inputs has ${inputs.length} items; the limit is ${maxBatchSize}`);
+      }
+      const options = loadOptions(policy, ttlSeconds, context);
+      const requests = inputs.map((input, index) => {
+        try {
+          return toGenerationRequest(input, context.service.generator, context.limits);
+        } catch (error) {
+          if (error instanceof GencacheError) throw badUserInput(`inputs[${index}]: ${error.message}`);
+          throw error;
+        }
+      });
+      const results = await context.generationLoader(options).loadMany(requests);
+      const path = responsePath(info);
+      results.forEach((result, index) => {
+        if (result !== null && !(result instanceof Error)) {
+          context.cacheReport.set(`${path}.${index}`, { key: result.record.key, status: result.status });
+        }
+      });
+      // graphql-js reports an Error in a list as that item's error, with its index in the path.
+      return results as (GenerationResult | null)[];
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  generate: t.field({
+    type: Generation,
+    description: 'One generation, as a mutation. Under CACHE_ONLY a miss is a NOT_FOUND error.',
+    args: { input: t.arg({ type: GenerationInput, required: true }), ...generationArgs },
+    resolve: async (_root, { input, policy, ttlSeconds }, context, info) => {
+      const result = await loadOne(input, policy, ttlSeconds, context, info);
+      if (result === null) throw new GencacheError('NOT_FOUND', 'not in the cache, and the policy CACHE_ONLY forbids generating it');
+      return result;
+    },
+  }),
+}));

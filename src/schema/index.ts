@@ -1,0 +1,8 @@
+import { builder } from './builder.js';
+import './generation.js';
+import './statistics.js';
+
+builder.queryType({});
+builder.mutationType({});
+
+export const schema = builder.toSchema({ sortSchema: true });

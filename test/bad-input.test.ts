@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from './generated/graphql.js';
+import { createHarness, dataOf, errorCodes, type Harness, type OperationResult } from './helpers/harness.js';
+
+const LIMITS = { MAX_PROMPT_LENGTH: '100', MAX_PARAMETERS_BYTES: '64', MAX_BATCH_SIZE: '5' };
+
+/** Asserts the result is one BAD_USER_INPUT, that nothing was generated or stored, and that the server still serves. */
+async function expectRefused(harness: Harness, result: OperationResult<unknown>, message: RegExp): Promise<void> {
+  expect(errorCodes(result)).toEqual(['BAD_USER_INPUT']);
+  expect(result.errors?.[0]?.message).toMatch(message);
+  expect(harness.generator.calls).toHaveLength(0);
+  expect(dataOf(await harness.execute(CacheStatsDocument)).cacheStats).toMatchObject({ entries: 0, misses: 0 });
+  const after = await harness.execute(GenerationDocument, { input: { prompt: 'still serving' } });
+  expect(dataOf(after).generation!.cacheStatus).toBe('MISS');
+}
+
+/** Asserts the result was served without errors. */
+function expectAccepted(result: OperationResult<unknown>): void {
+  expect(result.errors).toBeUndefined();
+  expect(result.status).toBe(200);
+}
+
+describe('bad input', () => {
+  it.each([
+    ['an empty prompt', ''],
+    ['a whitespace prompt', ' \n\t '],
+  ])('refuses %s', async (_name, prompt) => {
+    const harness = createHarness({ env: LIMITS });
+    await expectRefused(harness, await harness.execute(GenerationDocument, { input: { prompt } }), /prompt must not be empty/);
+  });
+
+  it('accepts a one-character prompt and one at the length limit', async () => {
+    const harness = createHarness({ env: LIMITS });
+    expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'x' } }));
+    expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'p'.repeat(100) } }));
+  });
+
+  it('refuses a prompt one character over the limit', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'p'.repeat(101) } });
+    await expectRefused(harness, result, /prompt is 101 characters; the limit is 100/);
+  });
+
+  it('accepts parameters of exactly the byte limit as canonical JSON', async () => {
+    const harness = createHarness({ env: LIMITS });
+    // {"seed":"…"} is 11 bytes around the string: 53 characters make 64 bytes.
+    expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { seed: 's'.repeat(53) } } }));
+  });
+
+  it('refuses parameters one byte over the limit', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { seed: 's'.repeat(54) } } });
+    await expectRefused(harness, result, /parameters are 65 bytes as JSON; the limit is 64/);
+  });
+
+  it('counts parameter bytes in UTF-8', async () => {
+    const harness = createHarness({ env: LIMITS });
+    // 27 two-byte characters: 54 bytes of string, 65 in all, though only 38 characters.
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { seed: 'é'.repeat(27) } } });
+    await expectRefused(harness, result, /parameters are 65 bytes/);
+  });
+
+  it.each([
+    ['an array', [1, 2]],
+    ['a string', 'temperature=1'],
+    ['a number', 42],
+    ['a boolean', true],
+  ])('refuses parameters that are %s', async (_name, parameters) => {
+    const harness = createHarness({ env: LIMITS });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters } });
+    await expectRefused(harness, result, /parameters must be a JSON object/);
+  });
+
+  it('refuses a model outside the allow-list', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', model: 'gpt-9' } });
+    await expectRefused(harness, result, /model "gpt-9" is not allowed; allowed: sim-1, sim-2/);
+  });
+
+  it.each([
+    ['zero', 0],
+    ['a fraction', 1.5],
+    ['a string', '10'],
+    ['over the maximum', 1_000_001],
+  ])('refuses maxTokens that is %s', async (_name, maxTokens) => {
+    const harness = createHarness({ env: LIMITS });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { maxTokens } } });
+    await expectRefused(harness, result, /maxTokens must be an integer from 1 to 1000000/);
+  });
+
+  it('refuses a negative ttlSeconds and accepts 0', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const refused = await harness.execute(GenerateDocument, { input: { prompt: 'x' }, ttlSeconds: -1 });
+    await expectRefused(harness, refused, /ttlSeconds must be from 0 to 31536000, got -1/);
+    const accepted = await harness.execute(GenerationDocument, { input: { prompt: 'x' }, ttlSeconds: 0 });
+    expectAccepted(accepted);
+    expect(dataOf(accepted).generation!.expiresAt).toBeNull();
+  });
+
+  it('refuses a ttlSeconds over a year and accepts one of exactly a year', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const refused = await harness.execute(GenerationDocument, { input: { prompt: 'x' }, ttlSeconds: 31_536_001 });
+    await expectRefused(harness, refused, /ttlSeconds must be from 0 to 31536000/);
+    expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'y' }, ttlSeconds: 31_536_000 }));
+  });
+
+  it('accepts a generations list at the limit and refuses one over it', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const over = Array.from({ length: 6 }, (_, index) => ({ prompt: `p${index}` }));
+    await expectRefused(harness, await harness.execute(GenerationsDocument, { inputs: over }), /inputs has 6 items; the limit is 5/);
+    const atLimit = await harness.execute(GenerationsDocument, { inputs: over.slice(0, 5) });
+    expectAccepted(atLimit);
+    expect(dataOf(atLimit).generations).toHaveLength(5);
+  });
+
+  it('refuses a whole list when one item is invalid, naming the item, and generates none of it', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const result = await harness.execute(GenerationsDocument, { inputs: [{ prompt: 'fine' }, { prompt: '' }] });
+    await expectRefused(harness, result, /inputs\[1\]: prompt must not be empty/);
+  });
+
+  it('gives BAD_USER_INPUT with HTTP 400 to variables of the wrong type', async () => {
+    const harness = createHarness({ env: LIMITS });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 5 as unknown as string } });
+    expect(result.status).toBe(400);
+    await expectRefused(harness, result, /String cannot represent a non string value/);
+  });
+});

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type Config } from '../src/config.js';
+
+/** The ConfigError that loading this environment throws; fails the test when it loads. */
+function configError(environment: Record<string, string>): ConfigError {
+  try {
+    loadConfig(environment);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(environment)}`);
+}
+
+describe('loadConfig defaults', () => {
+  const defaults = loadConfig({});
+
+  it.each<[string, (config: Config) => unknown, unknown]>([
+    ['PORT', (config) => config.port, 4000],
+    ['HOST', (config) => config.host, '127.0.0.1'],
+    ['CACHE_MAX_SIZE', (config) => config.cache.maxEntries, 1000],
+    ['CACHE_MAX_MEMORY_MB', (config) => config.cache.maxBytes, 512 * 1024 * 1024],
+    ['CACHE_TTL_SECONDS', (config) => config.cache.defaultTtlSeconds, 86_400],
+    ['DISABLE_RESULT_CACHE', (config) => config.cache.enabled, true],
+    ['GENERATOR', (config) => config.generator.kind, 'simulated'],
+    ['GENERATOR_CONCURRENCY', (config) => config.generator.concurrency, 4],
+    ['GENERATOR_QUEUE_MAX', (config) => config.generator.queueMax, 1000],
+    ['GENERATOR_TIMEOUT_MS', (config) => config.generator.timeoutMs, 300_000],
+    ['GENERATOR_LATENCY_MS', (config) => config.generator.latencyMs, 1000],
+    ['GENERATOR_MODELS', (config) => config.generator.models, []],
+    ['ADMIN_TOKEN', (config) => config.adminToken, undefined],
+    ['REDIS_URL', (config) => config.redisUrl, undefined],
+    ['LOG_LEVEL', (config) => config.logLevel, 'info'],
+  ])('unset %s gives the documented default', (_variable, read, expected) => {
+    expect(read(defaults)).toEqual(expected);
+  });
+});
+
+describe('loadConfig values', () => {
+  it('reads numbers from their strings', () => {
+    const config = loadConfig({ PORT: '8080', CACHE_MAX_SIZE: '25', CACHE_TTL_SECONDS: '0', GENERATOR_CONCURRENCY: '16' });
+
+    expect([config.port, config.cache.maxEntries, config.cache.defaultTtlSeconds, config.generator.concurrency]).toEqual([
+      8080, 25, 0, 16,
+    ]);
+  });
+
+  it('turns CACHE_MAX_MEMORY_MB into whole bytes', () => {
+    expect(loadConfig({ CACHE_MAX_MEMORY_MB: '0.5' }).cache.maxBytes).toBe(524_288);
+  });
+
+  it.each(['1', 'true'])('DISABLE_RESULT_CACHE=%s turns the result cache off', (value) => {
+    expect(loadConfig({ DISABLE_RESULT_CACHE: value }).cache.enabled).toBe(false);
+  });
+
+  it.each(['0', 'false'])('DISABLE_RESULT_CACHE=%s keeps the result cache on', (value) => {
+    expect(loadConfig({ DISABLE_RESULT_CACHE: value }).cache.enabled).toBe(true);
+  });
+
+  it('splits GENERATOR_MODELS on commas and trims each name', () => {
+    expect(loadConfig({ GENERATOR_MODELS: 'a, b' }).generator.models).toEqual(['a', 'b']);
+  });
+
+  it('drops empty names from GENERATOR_MODELS', () => {
+    expect(loadConfig({ GENERATOR_MODELS: ' a ,, b ,' }).generator.models).toEqual(['a', 'b']);
+  });
+
+  it('reads the openai settings', () => {
+    const config = loadConfig({
+      GENERATOR: 'openai',
+      OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
+      OPENAI_API_KEY: 'sk-local',
+      OPENAI_MODEL: 'llama3',
+    });
+
+    expect(config.generator.kind).toBe('openai');
+    expect(config.generator.openai).toEqual({ baseUrl: 'http://127.0.0.1:11434/v1', apiKey: 'sk-local', model: 'llama3' });
+  });
+
+  it('accepts an ADMIN_TOKEN of 16 characters', () => {
+    expect(loadConfig({ ADMIN_TOKEN: '0123456789abcdef' }).adminToken).toBe('0123456789abcdef');
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(loadConfig({ PATH: '/usr/bin', HOME: '/root', PORT: '4001' }).port).toBe(4001);
+  });
+});
+
+describe('loadConfig empty values', () => {
+  it('treats an empty string as unset', () => {
+    const config = loadConfig({ PORT: '', GENERATOR: '', CACHE_MAX_SIZE: '', ADMIN_TOKEN: '', REDIS_URL: '' });
+
+    expect(config).toEqual(loadConfig({}));
+  });
+
+  it('treats a blank string as unset', () => {
+    expect(loadConfig({ PORT: '  ', DISABLE_RESULT_CACHE: ' ' })).toEqual(loadConfig({}));
+  });
+});
+
+describe('loadConfig invalid values', () => {
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['CACHE_MAX_SIZE', '0'],
+    ['CACHE_MAX_SIZE', '1.5'],
+    ['CACHE_MAX_MEMORY_MB', '-1'],
+    ['CACHE_MAX_MEMORY_MB', '0'],
+    ['CACHE_TTL_SECONDS', '-5'],
+    ['DISABLE_RESULT_CACHE', 'maybe'],
+    ['GENERATOR', 'gpt'],
+    ['GENERATOR_CONCURRENCY', '0'],
+    ['GENERATOR_QUEUE_MAX', '-1'],
+    ['GENERATOR_TIMEOUT_MS', '0'],
+    ['GENERATOR_LATENCY_MS', 'slow'],
+    ['REDIS_URL', 'not-a-url'],
+    ['OPENAI_BASE_URL', 'nope'],
+    ['OPENAI_BASE_URL', 'ftp://example.com/v1'],
+    ['OPENAI_BASE_URL', 'redis://127.0.0.1:6379'],
+    ['REDIS_URL', 'https://example.com'],
+    ['PORT', '0x50'],
+    ['CACHE_MAX_SIZE', '1e3'],
+    ['CACHE_MAX_MEMORY_MB', '0x10'],
+    ['ADMIN_TOKEN', 'too-short'],
+    ['MAX_PROMPT_LENGTH', '0'],
+    ['MAX_BATCH_SIZE', '10001'],
+    ['LOG_LEVEL', 'loud'],
+  ])(
+    '%s=%s is rejected with a ConfigError naming the variable',
+    (variable, value) => {
+      const error = configError({ [variable]: value });
+
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toMatch(new RegExp(`^${variable}: `));
+      expect(error.message).toContain(variable);
+    },
+  );
+
+  it('quotes the value it rejected', () => {
+    expect(configError({ PORT: 'abc' }).problems[0]).toContain('(got "abc")');
+  });
+
+  it.each([
+    ['ADMIN_TOKEN', 'hunter2-secret'],
+    ['REDIS_URL', 'http://user:pa55word@example.com'],
+  ])('never repeats the value of the secret %s in its message', (variable, value) => {
+    const error = configError({ [variable]: value });
+
+    expect(error.problems[0]).toMatch(new RegExp(`^${variable}: `));
+    expect(error.message).not.toContain(value);
+    expect(error.message).not.toContain('pa55word');
+  });
+
+  it('reports every bad variable in one error', () => {
+    const error = configError({ PORT: 'abc', CACHE_MAX_SIZE: '0', GENERATOR: 'gpt', REDIS_URL: 'not-a-url' });
+
+    expect(error.problems.map((problem) => problem.split(':')[0]).sort()).toEqual([
+      'CACHE_MAX_SIZE',
+      'GENERATOR',
+      'PORT',
+      'REDIS_URL',
+    ]);
+    for (const variable of ['PORT', 'CACHE_MAX_SIZE', 'GENERATOR', 'REDIS_URL']) expect(error.message).toContain(variable);
+  });
+
+  it('is a ConfigError named ConfigError', () => {
+    const error = configError({ PORT: 'abc' });
+
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('ConfigError');
+  });
+});
+
+describe('loadConfig result', () => {
+  const config = loadConfig({ GENERATOR_MODELS: 'a,b' });
+
+  it.each<[string, object]>([
+    ['the config', config],
+    ['cache', config.cache],
+    ['generator', config.generator],
+    ['generator.models', config.generator.models],
+    ['generator.openai', config.generator.openai],
+    ['limits', config.limits],
+  ])('%s is frozen', (_name, part) => {
+    expect(Object.isFrozen(part)).toBe(true);
+  });
+
+  it('throws on an attempt to change it', () => {
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(config.port).toBe(4000);
+  });
+});

@@ -1,0 +1,105 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type GraphQLFormattedError } from 'graphql';
+import type { Config } from '../../src/config.js';
+import { createGenerationService, type ServiceOverrides } from '../../src/generation/create.js';
+import type { GenerationService } from '../../src/generation/service.js';
+import { createYogaServer, type GencacheYoga } from '../../src/yoga.js';
+import { testConfig } from './config.js';
+import { InstrumentedGenerator } from './instrumented-generator.js';
+
+export interface CacheReportItem {
+  readonly key: string;
+  readonly status: string;
+}
+
+export interface OperationResult<TData> {
+  readonly status: number;
+  readonly data?: TData | null;
+  readonly errors?: GraphQLFormattedError[];
+  readonly extensions?: { cache?: Record<string, CacheReportItem> } & Record<string, unknown>;
+}
+
+export interface Harness {
+  readonly config: Config;
+  readonly generator: InstrumentedGenerator;
+  readonly service: GenerationService;
+  readonly yoga: GencacheYoga;
+  /** Runs one typed operation through Yoga's fetch, with no port. */
+  execute<TData, TVariables>(
+    document: TypedDocumentNode<TData, TVariables>,
+    variables?: TVariables,
+  ): Promise<OperationResult<TData>>;
+}
+
+export interface HarnessOptions extends ServiceOverrides {
+  /** Environment variables on top of the test defaults. */
+  readonly env?: Record<string, string>;
+  /** Latency of the instrumented generator. @default 0 */
+  readonly latencyMs?: number;
+}
+
+/** A server as the entry point builds it, with an instrumented simulated generator. */
+export function createHarness(options: HarnessOptions = {}): Harness {
+  const config = testConfig(options.env);
+  const generator = new InstrumentedGenerator({ latencyMs: options.latencyMs ?? 0 });
+  const service = createGenerationService(config, { generator, now: options.now });
+  const yoga = createYogaServer({ service, limits: config.limits });
+  return {
+    config,
+    generator,
+    service,
+    yoga,
+    execute: (document, variables) => postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', document, variables),
+  };
+}
+
+type Fetch = (url: string, init: RequestInit) => Promise<Response> | Response;
+
+/** POSTs a typed operation and parses the GraphQL response. */
+export async function postOperation<TData, TVariables>(
+  fetchFn: Fetch,
+  url: string,
+  document: TypedDocumentNode<TData, TVariables>,
+  variables?: TVariables,
+): Promise<OperationResult<TData>> {
+  const response = await fetchFn(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+    body: JSON.stringify({ query: print(document), variables }),
+  });
+  const body = (await response.json()) as Omit<OperationResult<TData>, 'status'>;
+  return { status: response.status, ...body };
+}
+
+/** Data of a result that must have no errors. */
+export function dataOf<TData>(result: OperationResult<TData>): TData {
+  if (result.errors !== undefined) throw new Error(`unexpected errors: ${JSON.stringify(result.errors)}`);
+  if (result.data === undefined || result.data === null) throw new Error('no data');
+  return result.data;
+}
+
+/** The codes of a result's errors, in order. */
+export const errorCodes = (result: OperationResult<unknown>): unknown[] =>
+  (result.errors ?? []).map((error) => error.extensions?.['code']);
+
+export interface Listening {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Serves a Yoga instance on a free port of 127.0.0.1. */
+export async function listen(yoga: GencacheYoga): Promise<Listening> {
+  const server: Server = createServer(yoga);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/graphql`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}

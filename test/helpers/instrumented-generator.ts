@@ -1,0 +1,55 @@
+import type { GenerationRequest, Generator, GeneratorOutput, JsonObject } from '../../src/generation/generator.js';
+import { SimulatedGenerator, type SimulatedGeneratorOptions } from '../../src/generation/simulated-generator.js';
+
+export type Behaviour =
+  /** Generate as the simulated generator does. */
+  | { readonly kind: 'generate' }
+  /** Throw this message after the latency. */
+  | { readonly kind: 'fail'; readonly message: string }
+  /** Never answer and ignore the abort signal: only the service's timeout ends the call. */
+  | { readonly kind: 'hang' };
+
+/**
+ * The simulated generator with a record of what it was asked, and a behaviour that tests can
+ * switch to failing or hanging. Generation itself is the real simulated generator's.
+ */
+export class InstrumentedGenerator implements Generator {
+  readonly calls: GenerationRequest[] = [];
+  behaviour: Behaviour = { kind: 'generate' };
+  readonly #inner: SimulatedGenerator;
+
+  constructor(options: SimulatedGeneratorOptions = { latencyMs: 0 }) {
+    this.#inner = new SimulatedGenerator(options);
+  }
+
+  get id() {
+    return this.#inner.id;
+  }
+  get defaultModel() {
+    return this.#inner.defaultModel;
+  }
+  get models() {
+    return this.#inner.models;
+  }
+  get defaultParameters() {
+    return this.#inner.defaultParameters;
+  }
+
+  checkParameters(parameters: Readonly<JsonObject>): string | undefined {
+    return this.#inner.checkParameters(parameters);
+  }
+
+  /** Calls for one key. */
+  callsFor(key: string): number {
+    return this.calls.filter((call) => call.key === key).length;
+  }
+
+  async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {
+    this.calls.push(request);
+    const behaviour = this.behaviour;
+    if (behaviour.kind === 'hang') return new Promise<never>(() => {});
+    const output = await this.#inner.generate(request, signal);
+    if (behaviour.kind === 'fail') throw new Error(behaviour.message);
+    return output;
+  }
+}

@@ -1,0 +1,154 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type OpenAIServerBehaviour =
+  /** 200 with a chat completion whose choices[0].message.content is `content`. */
+  | { readonly kind: 'answer'; readonly content: string }
+  /** This status and body, as given. */
+  | { readonly kind: 'status'; readonly status: number; readonly body: string }
+  /** 200 with a body that is not JSON. */
+  | { readonly kind: 'malformed' }
+  /** 200 with a JSON completion that has no choices. */
+  | { readonly kind: 'no-choices' }
+  /** Never answer; the request stays open until the client goes away. */
+  | { readonly kind: 'hold' }
+  /** 200 headers and the start of a body, then the connection is destroyed. */
+  | { readonly kind: 'cut-off' };
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The body parsed as JSON, or the raw text when it is not JSON. */
+  readonly body: unknown;
+  /** Whether the client closed the connection before the server answered. */
+  abandoned: boolean;
+}
+
+export interface FakeOpenAIServer {
+  /** `http://127.0.0.1:<port>/v1`, what OPENAI_BASE_URL would be. */
+  readonly baseUrl: string;
+  /** Every request received, in order of arrival. */
+  readonly requests: readonly RecordedRequest[];
+  /** What the server does with the next requests; switch it at any time. */
+  behaviour: OpenAIServerBehaviour;
+  /** Resolves once the condition over the server's state holds; checked after every change. */
+  until(condition: (server: FakeOpenAIServer) => boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CONTENT = 'a completion from the fake server';
+
+/** A server on a free port of 127.0.0.1 that speaks OpenAI's chat-completions wire format. */
+export async function startOpenAIServer(
+  behaviour: OpenAIServerBehaviour = { kind: 'answer', content: DEFAULT_CONTENT },
+): Promise<FakeOpenAIServer> {
+  const requests: RecordedRequest[] = [];
+  const waiters: { condition: (server: FakeOpenAIServer) => boolean; resolve: () => void }[] = [];
+  let completions = 0;
+
+  const notify = () => {
+    for (const waiter of [...waiters]) {
+      if (waiter.condition(fake)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+      const recorded: RecordedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body,
+        abandoned: false,
+      };
+      requests.push(recorded);
+      res.on('close', () => {
+        if (!res.writableEnded) {
+          recorded.abandoned = true;
+          notify();
+        }
+      });
+
+      const current = fake.behaviour;
+      const json = (status: number, value: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(value));
+      };
+      switch (current.kind) {
+        case 'answer': {
+          completions++;
+          const model = typeof body === 'object' && body !== null && 'model' in body ? body.model : null;
+          json(200, {
+            id: `chatcmpl-${completions}`,
+            object: 'chat.completion',
+            created: 1_700_000_000,
+            model,
+            choices: [{ index: 0, message: { role: 'assistant', content: current.content }, finish_reason: 'stop' }],
+            usage: { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 },
+          });
+          break;
+        }
+        case 'status':
+          res.writeHead(current.status, { 'content-type': 'application/json' });
+          res.end(current.body);
+          break;
+        case 'malformed':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"id": "chatcmpl-broken", "choices": [');
+          break;
+        case 'no-choices':
+          json(200, { id: 'chatcmpl-empty', object: 'chat.completion', usage: { total_tokens: 0 } });
+          break;
+        case 'hold':
+          break;
+        case 'cut-off':
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+          res.write('{"choices":', () => res.destroy());
+          break;
+      }
+      notify();
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  const fake: FakeOpenAIServer = {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    behaviour,
+    until: (condition) =>
+      new Promise<void>((resolve) => {
+        if (condition(fake)) return resolve();
+        waiters.push({ condition, resolve });
+      }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+  return fake;
+}
+
+/** A base URL where nothing listens: a port that was just opened and closed again. */
+export async function unreachableBaseUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  return `http://127.0.0.1:${port}/v1`;
+}

@@ -1,0 +1,285 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GencacheError } from '../src/errors.js';
+import { createGenerationService, createGenerator } from '../src/generation/create.js';
+import type { GenerationRequest, JsonObject } from '../src/generation/generator.js';
+import { OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
+import { createYogaServer } from '../src/yoga.js';
+import { GenerationDocument } from './generated/graphql.js';
+import { testConfig } from './helpers/config.js';
+import { dataOf, errorCodes, postOperation } from './helpers/harness.js';
+import { DEFAULT_CONTENT, startOpenAIServer, unreachableBaseUrl, type FakeOpenAIServer } from './helpers/openai-server.js';
+
+let server: FakeOpenAIServer;
+
+beforeEach(async () => {
+  server = await startOpenAIServer();
+});
+
+afterEach(async () => {
+  await server.close();
+});
+
+const generatorFor = (options: Partial<OpenAIGeneratorOptions> = {}) =>
+  new OpenAIGenerator({ baseUrl: server.baseUrl, model: 'test-model', ...options });
+
+const request = (prompt = 'Say hello', parameters: JsonObject = {}): GenerationRequest => ({
+  key: 'key-of-the-request',
+  prompt,
+  model: 'test-model',
+  parameters,
+});
+
+const neverAborted = () => new AbortController().signal;
+
+/** The value a promise rejects with; fails the test when it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    (value) => {
+      throw new Error(`expected a rejection, got ${JSON.stringify(value)}`);
+    },
+    (error: unknown) => error,
+  );
+}
+
+const onlyRequest = () => {
+  expect(server.requests).toHaveLength(1);
+  return server.requests[0]!;
+};
+
+describe('OpenAIGenerator request', () => {
+  it('POSTs to the chat completions endpoint under the base URL', async () => {
+    await generatorFor().generate(request(), neverAborted());
+
+    const { method, path } = onlyRequest();
+    expect({ method, path }).toEqual({ method: 'POST', path: '/v1/chat/completions' });
+  });
+
+  it.each(['/', '//'])('ignores a trailing %s on the base URL', async (suffix) => {
+    await generatorFor({ baseUrl: `${server.baseUrl}${suffix}` }).generate(request(), neverAborted());
+
+    expect(onlyRequest().path).toBe('/v1/chat/completions');
+  });
+
+  it('sends the model, the prompt as one user message and stream false as JSON', async () => {
+    await generatorFor().generate(request('Write a haiku'), neverAborted());
+
+    const { headers, body } = onlyRequest();
+    expect(headers['content-type']).toBe('application/json');
+    expect(body).toEqual({
+      model: 'test-model',
+      messages: [{ role: 'user', content: 'Write a haiku' }],
+      stream: false,
+    });
+  });
+
+  it('sends the parameters with camelCase names in snake_case', async () => {
+    await generatorFor().generate(request('p', { temperature: 0.2, maxTokens: 64, topP: 0.9 }), neverAborted());
+
+    expect(onlyRequest().body).toEqual({
+      model: 'test-model',
+      messages: [{ role: 'user', content: 'p' }],
+      stream: false,
+      temperature: 0.2,
+      max_tokens: 64,
+      top_p: 0.9,
+    });
+  });
+
+  it('sends Authorization: Bearer with the API key when one is set', async () => {
+    await generatorFor({ apiKey: 'sk-test-123' }).generate(request(), neverAborted());
+
+    expect(onlyRequest().headers['authorization']).toBe('Bearer sk-test-123');
+  });
+
+  it.each([
+    ['no API key', undefined],
+    ['an empty API key', ''],
+  ])('sends no Authorization header with %s', async (_name, apiKey) => {
+    await generatorFor({ apiKey }).generate(request(), neverAborted());
+
+    expect(onlyRequest().headers).not.toHaveProperty('authorization');
+  });
+});
+
+describe('OpenAIGenerator output', () => {
+  it('is choices[0].message.content as text/plain', async () => {
+    server.behaviour = { kind: 'answer', content: 'Hello there!' };
+
+    const output = await generatorFor().generate(request(), neverAborted());
+
+    expect(output).toEqual({ output: 'Hello there!', contentType: 'text/plain' });
+  });
+});
+
+describe('OpenAIGenerator failures', () => {
+  it.each([500, 429, 404])('a %i answer rejects with GENERATION_FAILED naming the status', async (status) => {
+    server.behaviour = { kind: 'status', status, body: '{"error":{"message":"upstream trouble"}}' };
+
+    const error = await rejection(generatorFor().generate(request(), neverAborted()));
+
+    expect(error).toBeInstanceOf(GencacheError);
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(new RegExp(`\\b${status}\\b`)) });
+  });
+
+  it('quotes the upstream body of a non-2xx answer in the message', async () => {
+    server.behaviour = { kind: 'status', status: 500, body: 'model is loading' };
+
+    const error = await rejection(generatorFor().generate(request(), neverAborted()));
+
+    expect(error).toMatchObject({ message: expect.stringContaining('model is loading') });
+  });
+
+  it('a 200 answer that is not JSON rejects with GENERATION_FAILED naming the status', async () => {
+    server.behaviour = { kind: 'malformed' };
+
+    const error = await rejection(generatorFor().generate(request(), neverAborted()));
+
+    expect(error).toBeInstanceOf(GencacheError);
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(/\b200\b.*not JSON/) });
+  });
+
+  it('a 200 answer whose body is cut off rejects with GENERATION_FAILED naming the status', async () => {
+    server.behaviour = { kind: 'cut-off' };
+
+    const error = await rejection(generatorFor().generate(request(), neverAborted()));
+
+    expect(error).toBeInstanceOf(GencacheError);
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(/\b200\b.*cut off/) });
+  });
+
+  it('a 200 answer without choices rejects with GENERATION_FAILED naming the status', async () => {
+    server.behaviour = { kind: 'no-choices' };
+
+    const error = await rejection(generatorFor().generate(request(), neverAborted()));
+
+    expect(error).toBeInstanceOf(GencacheError);
+    expect(error).toMatchObject({
+      code: 'GENERATION_FAILED',
+      message: expect.stringMatching(/\b200\b.*choices\[0\]\.message\.content/),
+    });
+  });
+
+  it.each([
+    ['an empty choices list', { choices: [] }],
+    ['a choice without a message', { choices: [{ index: 0, finish_reason: 'stop' }] }],
+    ['a null content', { choices: [{ index: 0, message: { role: 'assistant', content: null } }] }],
+    ['a non-string content', { choices: [{ index: 0, message: { role: 'assistant', content: 42 } }] }],
+    ['a JSON array', []],
+    ['JSON null', null],
+  ])('a 200 answer with %s rejects with GENERATION_FAILED', async (_name, body) => {
+    server.behaviour = { kind: 'status', status: 200, body: JSON.stringify(body) };
+
+    const error = await rejection(generatorFor().generate(request(), neverAborted()));
+
+    expect(error).toBeInstanceOf(GencacheError);
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(/\b200\b/) });
+  });
+
+  it('an unreachable base URL rejects with GENERATION_FAILED', async () => {
+    const baseUrl = await unreachableBaseUrl();
+
+    const error = await rejection(generatorFor({ baseUrl }).generate(request(), neverAborted()));
+
+    expect(error).toBeInstanceOf(GencacheError);
+    expect(error).toMatchObject({
+      code: 'GENERATION_FAILED',
+      message: expect.stringContaining(`could not reach ${baseUrl}/chat/completions`),
+    });
+  });
+});
+
+describe('OpenAIGenerator abort', () => {
+  it('aborting while the server holds the answer rejects with the signal reason', async () => {
+    server.behaviour = { kind: 'hold' };
+    const controller = new AbortController();
+    const reason = { why: 'the caller gave up' };
+
+    const generation = rejection(generatorFor().generate(request(), controller.signal));
+    await server.until((s) => s.requests.length === 1);
+    controller.abort(reason);
+
+    // The server never answers, so only the abort can settle the call.
+    expect(await generation).toBe(reason);
+  });
+
+  it('aborting while the server holds the answer closes the connection', async () => {
+    server.behaviour = { kind: 'hold' };
+    const controller = new AbortController();
+
+    const generation = rejection(generatorFor().generate(request(), controller.signal));
+    await server.until((s) => s.requests.length === 1);
+    controller.abort(new Error('stop'));
+    await generation;
+
+    await server.until((s) => s.requests[0]!.abandoned);
+    expect(onlyRequest().abandoned).toBe(true);
+  });
+
+  it('a signal aborted before the call rejects with its reason and sends nothing', async () => {
+    const reason = new GencacheError('GENERATION_TIMEOUT', 'already too late');
+
+    const error = await rejection(generatorFor().generate(request(), AbortSignal.abort(reason)));
+
+    expect(error).toBe(reason);
+    expect(server.requests).toHaveLength(0);
+  });
+});
+
+describe('the openai generator behind the GraphQL API', () => {
+  const buildApp = () => {
+    const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
+    const generator = createGenerator(config);
+    const service = createGenerationService(config, { generator });
+    const yoga = createYogaServer({ service, limits: config.limits });
+    return (variables: { input: { prompt: string } }) =>
+      postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', GenerationDocument, variables);
+  };
+
+  it('serves the upstream content once generated, then from the cache', async () => {
+    server.behaviour = { kind: 'answer', content: 'Bonjour!' };
+    const execute = buildApp();
+    const variables = { input: { prompt: 'Say hello in French' } };
+
+    const first = dataOf(await execute(variables)).generation;
+    const second = dataOf(await execute(variables)).generation;
+
+    expect(first).toMatchObject({
+      output: 'Bonjour!',
+      contentType: 'text/plain',
+      model: 'test-model',
+      prompt: 'Say hello in French',
+      cacheStatus: 'MISS',
+    });
+    expect(second).toMatchObject({ output: 'Bonjour!', key: first?.key, cacheStatus: 'HIT' });
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]!.body).toMatchObject({
+      model: 'test-model',
+      messages: [{ role: 'user', content: 'Say hello in French' }],
+    });
+  });
+
+  it('reports an upstream 503 as GENERATION_FAILED naming the status', async () => {
+    server.behaviour = { kind: 'status', status: 503, body: '{"error":"overloaded"}' };
+    const execute = buildApp();
+
+    const result = await execute({ input: { prompt: 'Say hello' } });
+
+    expect(result.status).toBe(200);
+    expect(result.data).toEqual({ generation: null });
+    expect(errorCodes(result)).toEqual(['GENERATION_FAILED']);
+    expect(result.errors?.[0]?.message).toMatch(/\b503\b/);
+  });
+
+  it('generates again after an upstream failure once the upstream recovers', async () => {
+    server.behaviour = { kind: 'status', status: 503, body: '{"error":"overloaded"}' };
+    const execute = buildApp();
+    const variables = { input: { prompt: 'Say hello' } };
+    expect(errorCodes(await execute(variables))).toEqual(['GENERATION_FAILED']);
+
+    server.behaviour = { kind: 'answer', content: DEFAULT_CONTENT };
+    const recovered = dataOf(await execute(variables)).generation;
+
+    expect(recovered).toMatchObject({ output: DEFAULT_CONTENT, cacheStatus: 'MISS' });
+    expect(server.requests).toHaveLength(2);
+  });
+});
