@@ -18,7 +18,12 @@ export const DEFAULT_GENERATOR_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_PROMPT_LENGTH = 32_768;
 export const DEFAULT_MAX_PARAMETERS_BYTES = 16_384;
 export const DEFAULT_MAX_BATCH_SIZE = 100;
-export const DEFAULT_MAX_TTL_SECONDS = 31_536_000;
+/** Longest TTL, default or per request: a year. */
+export const MAX_TTL_SECONDS = 31_536_000;
+/** lru-cache preallocates its index arrays for `max` entries, so the entry bound is capped. */
+export const MAX_CACHE_ENTRIES = 1_000_000;
+/** 1 TiB. */
+export const MAX_CACHE_BYTES = 2 ** 40;
 
 export type GeneratorKind = 'simulated' | 'openai';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -98,9 +103,9 @@ const environmentSchema = z.object({
   PORT: int(0, 65_535).default(DEFAULT_PORT),
   HOST: z.string().min(1).default(DEFAULT_HOST),
   DISABLE_RESULT_CACHE: flag.default(false),
-  CACHE_MAX_SIZE: int(1).default(DEFAULT_MAX_ENTRIES),
-  CACHE_MAX_MEMORY_MB: decimal.default(DEFAULT_MAX_MEMORY_MB),
-  CACHE_TTL_SECONDS: int(0, DEFAULT_MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
+  CACHE_MAX_SIZE: int(1, MAX_CACHE_ENTRIES).default(DEFAULT_MAX_ENTRIES),
+  CACHE_MAX_MEMORY_MB: decimal.pipe(z.number().max(MAX_CACHE_BYTES / 2 ** 20)).default(DEFAULT_MAX_MEMORY_MB),
+  CACHE_TTL_SECONDS: int(0, MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   GENERATOR: z.enum(['simulated', 'openai']).default('simulated'),
   GENERATOR_LATENCY_MS: int(0, 3_600_000).default(DEFAULT_GENERATOR_LATENCY_MS),
@@ -175,7 +180,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxPromptLength: env.MAX_PROMPT_LENGTH,
       maxParametersBytes: env.MAX_PARAMETERS_BYTES,
       maxBatchSize: env.MAX_BATCH_SIZE,
-      maxTtlSeconds: DEFAULT_MAX_TTL_SECONDS,
+      maxTtlSeconds: MAX_TTL_SECONDS,
     }),
     redisUrl: env.REDIS_URL,
     snapshotPath: env.CACHE_SNAPSHOT_PATH,

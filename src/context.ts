@@ -1,7 +1,9 @@
 import DataLoader from 'dataloader';
+import type { AdminAccess, AdminAuthenticator, AdminCredentials } from './auth.js';
 import type { InputLimits } from './config.js';
 import type { GenerationRequest } from './generation/generator.js';
 import type { CacheStatus, GenerationResult, GenerationService, LoadOptions } from './generation/service.js';
+import type { Logger } from './logger.js';
 
 export type GenerationLoader = DataLoader<GenerationRequest, GenerationResult | null, string>;
 
@@ -9,6 +11,9 @@ export type GenerationLoader = DataLoader<GenerationRequest, GenerationResult | 
 export interface Context {
   readonly service: GenerationService;
   readonly limits: InputLimits;
+  readonly logger: Logger;
+  /** Whether this operation may use the admin surface; worked out on first use. */
+  adminAccess(): AdminAccess;
   /** The operation's loader for one policy and TTL: duplicate keys within the operation load once. */
   generationLoader(options: LoadOptions): GenerationLoader;
   /** Key and status per response path of each generation served; becomes `extensions.cache`. */
@@ -18,6 +23,8 @@ export interface Context {
 export interface ContextDependencies {
   readonly service: GenerationService;
   readonly limits: InputLimits;
+  readonly logger: Logger;
+  readonly authenticate: AdminAuthenticator;
 }
 
 /**
@@ -37,11 +44,17 @@ class CountingPromiseMap<V> extends Map<string, V> {
 }
 
 /** Creates the context of one operation, with fresh loaders; the only place loaders are made. */
-export function createContext({ service, limits }: ContextDependencies): Context {
+export function createContext(
+  { service, limits, logger, authenticate }: ContextDependencies,
+  credentials: AdminCredentials,
+): Context {
   const loaders = new Map<string, GenerationLoader>();
+  let access: AdminAccess | undefined;
   return {
     service,
     limits,
+    logger,
+    adminAccess: () => (access ??= authenticate(credentials)),
     cacheReport: new Map(),
     generationLoader(options) {
       const id = `${options.policy}:${options.ttlSeconds ?? ''}`;

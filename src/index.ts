@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
-import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createGenerationService } from './generation/create.js';
+import { createLogger, logServiceEvents } from './logger.js';
 import { createYogaServer } from './yoga.js';
 
 /** How long a shutdown waits for running requests before aborting generations. */
@@ -16,9 +16,10 @@ try {
   process.exit(1);
 }
 
-const logger = pino({ name: 'gencache', level: config.logLevel });
+const logger = createLogger(config.logLevel);
 const service = createGenerationService(config);
-const yoga = createYogaServer({ service, limits: config.limits });
+logServiceEvents(service, logger);
+const yoga = createYogaServer({ service, config, logger });
 const server = createServer(yoga);
 
 server.listen(config.port, config.host, () => {
@@ -36,6 +37,9 @@ server.listen(config.port, config.host, () => {
     },
     'gencache listening',
   );
+  if (config.adminToken === undefined) {
+    logger.warn('ADMIN_TOKEN is not set: the admin surface is open to loopback clients only, without a token');
+  }
 });
 
 function shutdown(signal: NodeJS.Signals): void {

@@ -1,18 +1,29 @@
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
-import type { InputLimits } from './config.js';
+import type { IncomingMessage } from 'node:http';
+import { createAdminAuthenticator } from './auth.js';
+import type { Config } from './config.js';
 import { createContext, type Context } from './context.js';
 import { GencacheError } from './errors.js';
 import type { GenerationService } from './generation/service.js';
+import type { Logger } from './logger.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
 import { schema } from './schema/index.js';
 
 export interface YogaDependencies {
   readonly service: GenerationService;
-  readonly limits: InputLimits;
+  readonly config: Config;
+  readonly logger: Logger;
 }
 
-export type GencacheYoga = YogaServerInstance<Record<string, unknown>, Context>;
+/** What the server adapter adds to Yoga's context: node's request (HTTP and WebSocket alike). */
+export interface ServerContext {
+  readonly req?: IncomingMessage;
+  /** graphql-ws connection parameters, for credentials sent in `connection_init`. */
+  readonly connectionParams?: Readonly<Record<string, unknown>>;
+}
+
+export type GencacheYoga = YogaServerInstance<ServerContext, Context>;
 
 /**
  * Expected failures pass unchanged: their `extensions.code` came with them from GencacheError.
@@ -24,10 +35,17 @@ const maskUnexpected: typeof maskError = (error, message, isDev) =>
     : maskError(error, message, isDev);
 
 /** The GraphQL server: schema, per-operation context and plugins. It never listens. */
-export function createYogaServer({ service, limits }: YogaDependencies): GencacheYoga {
-  return createYoga<Record<string, unknown>, Context>({
+export function createYogaServer({ service, config, logger }: YogaDependencies): GencacheYoga {
+  const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
+  return createYoga<ServerContext, Context>({
     schema,
-    context: () => createContext({ service, limits }),
+    context: ({ request, req, connectionParams }) => {
+      const fromParams = connectionParams?.['authorization'] ?? connectionParams?.['Authorization'];
+      return createContext(dependencies, {
+        authorization: typeof fromParams === 'string' ? fromParams : request.headers.get('authorization'),
+        remoteAddress: req?.socket.remoteAddress,
+      });
+    },
     maskedErrors: { maskError: maskUnexpected },
     plugins: [useRequestErrorCodes(), useCacheReport()],
     graphiql: { title: 'gencache' },

@@ -103,10 +103,16 @@ describe('the server process', () => {
       GENERATOR_LATENCY_MS: '0',
       // The test reads the 'gencache listening' line, which needs at least info.
       LOG_LEVEL: 'info',
+      ADMIN_TOKEN: '',
     });
 
     const listening = await logLine(child, 'gencache listening');
     expect(listening.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
+    const adminWarning = await logLine(
+      child,
+      'ADMIN_TOKEN is not set: the admin surface is open to loopback clients only, without a token',
+    );
+    expect(adminWarning.level).toBe(40);
 
     const input = { prompt: 'hello from a real socket', parameters: { maxTokens: 3 } };
     const result = await postOperation(fetch, listening.url!, GenerationDocument, { input });

@@ -1,5 +1,6 @@
+import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import type { CacheSettings } from '../config.js';
+import { MAX_CACHE_ENTRIES, MAX_CACHE_BYTES, MAX_TTL_SECONDS, type CacheSettings } from '../config.js';
 
 /**
  * The result cache across operations: an `lru-cache` bounded by entries (`max`) and by the UTF-8
@@ -34,6 +35,37 @@ export interface CacheEntry {
   lastAccessedAt: number;
 }
 
+/** Which bound pushed an entry out. */
+export type EvictionBound = 'maxEntries' | 'maxBytes';
+
+/**
+ * What happened in the cache. SET: stored; EVICT: pushed out by a bound; EXPIRE: TTL ran out;
+ * DELETE: removed on request; CLEAR: all removed; CONFIG: settings changed.
+ */
+export type CacheEvent =
+  | { readonly type: 'SET'; readonly at: number; readonly key: string; readonly model: string; readonly bytes: number }
+  | {
+      readonly type: 'EVICT';
+      readonly at: number;
+      readonly key: string;
+      readonly model: string;
+      readonly bytes: number;
+      readonly reason: EvictionBound;
+    }
+  | { readonly type: 'EXPIRE' | 'DELETE'; readonly at: number; readonly key: string; readonly model: string; readonly bytes: number }
+  | { readonly type: 'CLEAR'; readonly at: number; readonly removed: number; readonly bytes: number; readonly reason: string }
+  | { readonly type: 'CONFIG'; readonly at: number; readonly settings: CacheSettings };
+
+export interface ResultCacheEvents {
+  event: [CacheEvent];
+}
+
+/** Counts since the cache was created; they never go back, so metrics can export them as counters. */
+export interface ResultCacheTotals {
+  readonly evictions: { readonly maxEntries: number; readonly maxBytes: number };
+  readonly expirations: number;
+}
+
 export interface ResultCacheStats {
   readonly enabled: boolean;
   readonly entries: number;
@@ -58,12 +90,17 @@ export interface ResultCacheOptions extends CacheSettings {
 export type ResultCacheSettingsUpdate = Partial<CacheSettings>;
 
 export class ResultCache {
+  /** Every change of the cache, as it happens. Listeners run synchronously: keep them cheap. */
+  readonly events = new EventEmitter<ResultCacheEvents>();
   readonly #now: () => number;
   #settings: CacheSettings;
   #lru: LRUCache<string, CacheEntry>;
   #peakBytes = 0;
-  #evictions = 0;
-  #expirations = 0;
+  #totals = { evictions: { maxEntries: 0, maxBytes: 0 }, expirations: 0 };
+  /** Totals at the last reset: statistics are the difference. */
+  #baseline = { evictions: 0, expirations: 0 };
+  /** Set while `clear` runs, so that its removals make one CLEAR event rather than one each. */
+  #clearing = false;
 
   constructor(options: ResultCacheOptions) {
     this.#now = options.now ?? Date.now;
@@ -116,16 +153,40 @@ export class ResultCache {
     };
     this.#lru.set(record.key, entry, { size: bytes, ttl });
     this.#peakBytes = Math.max(this.#peakBytes, this.#lru.calculatedSize);
+    this.#emit({ type: 'SET', at: storedAt, key: record.key, model: record.model, bytes });
     return entry;
   }
 
-  delete(key: string): boolean {
-    return this.#lru.delete(key);
+  /**
+   * Removes the entries that match every given filter: `keys` (any of them) and `model`. Without
+   * a filter it removes nothing; use `clear` to remove everything.
+   */
+  delete(filter: { readonly keys?: readonly string[]; readonly model?: string }): ClearResult {
+    const { keys, model } = filter;
+    if (keys === undefined && model === undefined) return { removed: 0, freedBytes: 0 };
+    const candidates = keys ?? [...this.#lru.keys()];
+    let removed = 0;
+    let freedBytes = 0;
+    for (const key of candidates) {
+      const entry = this.#lru.peek(key);
+      if (entry === undefined || (model !== undefined && entry.record.model !== model)) continue;
+      this.#lru.delete(key);
+      removed++;
+      freedBytes += entry.bytes;
+    }
+    return { removed, freedBytes };
   }
 
-  clear(): ClearResult {
+  clear(reason = 'cleared'): ClearResult {
+    this.#lru.purgeStale();
     const result = { removed: this.#lru.size, freedBytes: this.#lru.calculatedSize };
-    this.#lru.clear();
+    this.#clearing = true;
+    try {
+      this.#lru.clear();
+    } finally {
+      this.#clearing = false;
+    }
+    this.#emit({ type: 'CLEAR', at: this.#now(), removed: result.removed, bytes: result.freedBytes, reason });
     return result;
   }
 
@@ -139,7 +200,7 @@ export class ResultCache {
     const current = this.#settings;
     this.#settings = next;
     if (!next.enabled) {
-      this.#lru.clear();
+      if (this.#lru.size > 0) this.clear('disabled');
     } else if (next.maxEntries !== current.maxEntries || next.maxBytes !== current.maxBytes) {
       // lru-cache bounds are fixed at construction: move the live entries, least recent first,
       // into a cache with the new bounds, which evicts from the least recent end while over them.
@@ -151,6 +212,7 @@ export class ResultCache {
         this.#lru.set(key, entry, { size: entry.bytes, ttl, start: entry.storedAt });
       }
     }
+    this.#emit({ type: 'CONFIG', at: this.#now(), settings: next });
     return next;
   }
 
@@ -169,15 +231,24 @@ export class ResultCache {
       bytes: this.#lru.calculatedSize,
       maxBytes: this.#settings.maxBytes,
       peakBytes: this.#peakBytes,
-      evictions: this.#evictions,
-      expirations: this.#expirations,
+      evictions: evictions(this.#totals) - this.#baseline.evictions,
+      expirations: this.#totals.expirations - this.#baseline.expirations,
     };
+  }
+
+  /** Counts since creation, unaffected by `resetStats`. */
+  totals(): ResultCacheTotals {
+    this.#lru.purgeStale();
+    return { evictions: { ...this.#totals.evictions }, expirations: this.#totals.expirations };
   }
 
   resetStats(): void {
     this.#peakBytes = this.#lru.calculatedSize;
-    this.#evictions = 0;
-    this.#expirations = 0;
+    this.#baseline = { evictions: evictions(this.#totals), expirations: this.#totals.expirations };
+  }
+
+  #emit(event: CacheEvent): void {
+    if (this.events.listenerCount('event') > 0) this.events.emit('event', event);
   }
 
   #createLru(settings: CacheSettings): LRUCache<string, CacheEntry> {
@@ -188,26 +259,42 @@ export class ResultCache {
       // Staleness is checked against the injected clock on every read, never a cached reading.
       ttlResolution: 0,
       perf: { now: this.#now },
-      dispose: (entry, _key, reason) => {
-        const expired = entry.expiresAt !== undefined && entry.expiresAt < this.#now();
-        if (reason === 'expire' || (reason === 'evict' && expired)) this.#expirations++;
-        else if (reason === 'evict') this.#evictions++;
+      dispose: (entry, key, reason) => {
+        if (reason === 'set' || this.#clearing) return;
+        const at = this.#now();
+        const about = { at, key, model: entry.record.model, bytes: entry.bytes };
+        const expired = entry.expiresAt !== undefined && entry.expiresAt < at;
+        if (reason === 'expire' || (reason === 'evict' && expired)) {
+          this.#totals.expirations++;
+          this.#emit({ type: 'EXPIRE', ...about });
+        } else if (reason === 'evict') {
+          // lru-cache evicts for the entry bound while full, and for the byte bound otherwise.
+          const bound: EvictionBound = this.#lru.size >= settings.maxEntries ? 'maxEntries' : 'maxBytes';
+          this.#totals.evictions[bound]++;
+          this.#emit({ type: 'EVICT', ...about, reason: bound });
+        } else {
+          this.#emit({ type: 'DELETE', ...about });
+        }
       },
     });
   }
 }
 
-function checkSettings(settings: CacheSettings): CacheSettings {
+const evictions = (totals: ResultCacheTotals): number => totals.evictions.maxEntries + totals.evictions.maxBytes;
+
+/** Checks every setting; throws a `TypeError` naming each invalid one, in one message. */
+export function checkSettings(settings: CacheSettings): CacheSettings {
   const { enabled, maxEntries, maxBytes, defaultTtlSeconds } = settings;
-  if (typeof enabled !== 'boolean') throw new TypeError(`enabled must be a boolean, got ${String(enabled)}`);
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError(`maxEntries must be a positive integer, got ${maxEntries}`);
-  }
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
-    throw new TypeError(`maxBytes must be a positive integer, got ${maxBytes}`);
-  }
-  if (!Number.isSafeInteger(defaultTtlSeconds) || defaultTtlSeconds < 0) {
-    throw new TypeError(`defaultTtlSeconds must be a non-negative integer, got ${defaultTtlSeconds}`);
-  }
+  const problems: string[] = [];
+  const wholeIn = (name: string, value: unknown, min: number, max: number) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+    }
+  };
+  if (typeof enabled !== 'boolean') problems.push(`enabled must be a boolean, got ${String(enabled)}`);
+  wholeIn('maxEntries', maxEntries, 1, MAX_CACHE_ENTRIES);
+  wholeIn('maxBytes', maxBytes, 1, MAX_CACHE_BYTES);
+  wholeIn('defaultTtlSeconds', defaultTtlSeconds, 0, MAX_TTL_SECONDS);
+  if (problems.length > 0) throw new TypeError(problems.join('; '));
   return Object.freeze({ enabled, maxEntries, maxBytes, defaultTtlSeconds });
 }

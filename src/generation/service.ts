@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { CacheEntry, GenerationRecord, ResultCache, ResultCacheStats } from '../cache/result-cache.js';
 import { GencacheError } from '../errors.js';
@@ -73,7 +74,31 @@ interface Flight extends FlightStorage {
   readonly promise: Promise<{ record: GenerationRecord; entry: CacheEntry | undefined }>;
 }
 
-const emptyCounters = () => ({
+/** Counts since the service was created; they never go back, so metrics can export them as counters. */
+export interface GenerationTotals {
+  readonly hits: number;
+  readonly misses: number;
+  readonly coalesced: number;
+  readonly deduplicated: number;
+  readonly generations: number;
+  readonly generationErrors: number;
+  readonly savedMs: number;
+}
+
+/** One generator call that ended. */
+export interface GenerationEvent {
+  readonly key: string;
+  readonly model: string;
+  readonly durationMs: number;
+  /** Undefined on success. */
+  readonly error: GencacheError | undefined;
+}
+
+export interface GenerationServiceEvents {
+  generation: [GenerationEvent];
+}
+
+const zeroTotals = () => ({
   hits: 0,
   misses: 0,
   coalesced: 0,
@@ -84,6 +109,8 @@ const emptyCounters = () => ({
 });
 
 export class GenerationService {
+  /** Each generator call that ends, for metrics and logs. */
+  readonly events = new EventEmitter<GenerationServiceEvents>();
   readonly generator: Generator;
   readonly cache: ResultCache;
   readonly #limit: LimitFunction;
@@ -92,7 +119,9 @@ export class GenerationService {
   readonly #now: () => number;
   readonly #flights = new Map<string, Flight>();
   readonly #shutdown = new AbortController();
-  #counters = emptyCounters();
+  #totals = zeroTotals();
+  /** Totals at the last reset: statistics are the difference. */
+  #baseline: GenerationTotals = zeroTotals();
   #since: number;
   #running = 0;
   #queued = 0;
@@ -125,14 +154,27 @@ export class GenerationService {
 
   /** Counts loads that the per-operation memoization answered without reaching the service. */
   noteDeduplicated(count = 1): void {
-    this.#counters.deduplicated += count;
+    this.#totals.deduplicated += count;
+  }
+
+  /** Counts since creation, unaffected by `resetStats`. */
+  totals(): GenerationTotals {
+    return { ...this.#totals };
   }
 
   stats(): GenerationStats {
-    const { hits, misses } = this.#counters;
+    const since = (name: keyof GenerationTotals) => this.#totals[name] - this.#baseline[name];
+    const hits = since('hits');
+    const misses = since('misses');
     return {
       ...this.cache.stats(),
-      ...this.#counters,
+      hits,
+      misses,
+      coalesced: since('coalesced'),
+      deduplicated: since('deduplicated'),
+      generations: since('generations'),
+      generationErrors: since('generationErrors'),
+      savedMs: since('savedMs'),
       hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
       inFlight: this.#running,
       queued: this.#queued,
@@ -141,7 +183,7 @@ export class GenerationService {
   }
 
   resetStats(): GenerationStats {
-    this.#counters = emptyCounters();
+    this.#baseline = { ...this.#totals };
     this.#since = this.#now();
     this.cache.resetStats();
     return this.stats();
@@ -158,18 +200,18 @@ export class GenerationService {
     if (readsCache && this.cache.settings.enabled) {
       const entry = this.cache.get(request.key);
       if (entry !== undefined) {
-        this.#counters.hits++;
-        this.#counters.savedMs += entry.record.generationMs;
+        this.#totals.hits++;
+        this.#totals.savedMs += entry.record.generationMs;
         return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
       }
-      this.#counters.misses++;
+      this.#totals.misses++;
     }
     if (policy === 'CACHE_ONLY') return null;
 
     let flight = this.#flights.get(request.key);
     let status: CacheStatus;
     if (flight !== undefined) {
-      this.#counters.coalesced++;
+      this.#totals.coalesced++;
       status = 'COALESCED';
       if (store && !flight.store) {
         flight.store = true;
@@ -201,7 +243,7 @@ export class GenerationService {
   async #run(request: GenerationRequest, storage: FlightStorage) {
     this.#queued--;
     this.#running++;
-    this.#counters.generations++;
+    this.#totals.generations++;
     const started = performance.now();
     try {
       const output = await this.#generate(request);
@@ -215,14 +257,21 @@ export class GenerationService {
         createdAt: this.#now(),
         generationMs: performance.now() - started,
       };
+      this.#emit(request, started, undefined);
       const entry = storage.store ? this.cache.set(record, storage.ttlSeconds) : undefined;
       return { record, entry };
     } catch (error) {
-      this.#counters.generationErrors++;
+      this.#totals.generationErrors++;
+      this.#emit(request, started, error as GencacheError);
       throw error;
     } finally {
       this.#running--;
     }
+  }
+
+  #emit(request: GenerationRequest, started: number, error: GencacheError | undefined): void {
+    if (this.events.listenerCount('generation') === 0) return;
+    this.events.emit('generation', { key: request.key, model: request.model, durationMs: performance.now() - started, error });
   }
 
   /** Runs the generator under the timeout and the shutdown signal, whether or not it honours them. */

@@ -1,15 +1,31 @@
 import SchemaBuilder from '@pothos/core';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import type { Context } from '../context.js';
+import { GencacheError } from '../errors.js';
 
 export const builder = new SchemaBuilder<{
   Context: Context;
+  AuthScopes: { admin: boolean };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
   };
   DefaultFieldNullability: false;
-}>({ defaultFieldNullability: false });
+}>({
+  defaultFieldNullability: false,
+  plugins: [ScopeAuthPlugin],
+  scopeAuth: {
+    // The one authorization rule: fields with `authScopes: { admin: true }` are the admin surface.
+    authScopes: (context) => ({ admin: context.adminAccess() === 'granted' }),
+    // Refuse a subscription when it starts, not at its first event.
+    authorizeOnSubscribe: true,
+    unauthorizedError: (_parent, context) =>
+      context.adminAccess() === 'forbidden'
+        ? new GencacheError('FORBIDDEN', 'the admin surface is open to loopback clients only while ADMIN_TOKEN is not set')
+        : new GencacheError('UNAUTHENTICATED', 'admin access needs the header Authorization: Bearer <ADMIN_TOKEN>'),
+  },
+});
 
 builder.addScalarType('DateTime', DateTimeResolver);
 builder.addScalarType('JSON', JSONResolver);

@@ -1,4 +1,5 @@
 import { builder } from './builder.js';
+import './cache-admin.js';
 import './generation.js';
 import './statistics.js';
 

@@ -4,6 +4,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
 import type { Config } from '../../src/config.js';
 import { createGenerationService, type ServiceOverrides } from '../../src/generation/create.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import type { GenerationService } from '../../src/generation/service.js';
 import { createYogaServer, type GencacheYoga } from '../../src/yoga.js';
 import { testConfig } from './config.js';
@@ -30,6 +31,7 @@ export interface Harness {
   execute<TData, TVariables>(
     document: TypedDocumentNode<TData, TVariables>,
     variables?: TVariables,
+    headers?: Record<string, string>,
   ): Promise<OperationResult<TData>>;
 }
 
@@ -38,6 +40,8 @@ export interface HarnessOptions extends ServiceOverrides {
   readonly env?: Record<string, string>;
   /** Latency of the instrumented generator. @default 0 */
   readonly latencyMs?: number;
+  /** @default a silent logger */
+  readonly logger?: Logger;
 }
 
 /** A server as the entry point builds it, with an instrumented simulated generator. */
@@ -45,13 +49,15 @@ export function createHarness(options: HarnessOptions = {}): Harness {
   const config = testConfig(options.env);
   const generator = new InstrumentedGenerator({ latencyMs: options.latencyMs ?? 0 });
   const service = createGenerationService(config, { generator, now: options.now });
-  const yoga = createYogaServer({ service, limits: config.limits });
+  const logger = options.logger ?? createLogger('silent');
+  const yoga = createYogaServer({ service, config, logger });
   return {
     config,
     generator,
     service,
     yoga,
-    execute: (document, variables) => postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', document, variables),
+    execute: (document, variables, headers) =>
+      postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', document, variables, headers),
   };
 }
 
@@ -63,10 +69,11 @@ export async function postOperation<TData, TVariables>(
   url: string,
   document: TypedDocumentNode<TData, TVariables>,
   variables?: TVariables,
+  headers: Record<string, string> = {},
 ): Promise<OperationResult<TData>> {
   const response = await fetchFn(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
     body: JSON.stringify({ query: print(document), variables }),
   });
   const body = (await response.json()) as Omit<OperationResult<TData>, 'status'>;
@@ -89,13 +96,13 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Serves a Yoga instance on a free port of 127.0.0.1. */
-export async function listen(yoga: GencacheYoga): Promise<Listening> {
+/** Serves a Yoga instance on a free port of 127.0.0.1 (or the given host). */
+export async function listen(yoga: GencacheYoga, host = '127.0.0.1'): Promise<Listening> {
   const server: Server = createServer(yoga);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/graphql`,
+    url: `http://${host}:${port}/graphql`,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -1,0 +1,29 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { CacheEvent } from './cache/result-cache.js';
+import type { LogLevel } from './config.js';
+import type { GenerationEvent, GenerationService } from './generation/service.js';
+
+export type { Logger };
+
+/** Structured JSON logs on stdout (or the given stream). */
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+  return pino({ name: 'gencache', level }, destination);
+}
+
+/** Logs generator failures and cache reconfigurations as they happen; returns the detacher. */
+export function logServiceEvents(service: GenerationService, logger: Logger): () => void {
+  const onGeneration = ({ key, model, durationMs, error }: GenerationEvent) => {
+    if (error !== undefined) {
+      logger.warn({ key, model, durationMs, code: error.code, err: error }, 'generation failed');
+    }
+  };
+  const onCacheEvent = (event: CacheEvent) => {
+    if (event.type === 'CONFIG') logger.info({ cache: event.settings }, 'cache configuration changed');
+  };
+  service.events.on('generation', onGeneration);
+  service.cache.events.on('event', onCacheEvent);
+  return () => {
+    service.events.off('generation', onGeneration);
+    service.cache.events.off('event', onCacheEvent);
+  };
+}

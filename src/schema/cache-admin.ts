@@ -1,0 +1,225 @@
+import { listEntries, type EntryOrder } from '../cache/entry-listing.js';
+import type { CacheEntry, ClearResult } from '../cache/result-cache.js';
+import type { CacheSettings } from '../config.js';
+import type { Context } from '../context.js';
+import { badUserInput } from '../errors.js';
+import { builder } from './builder.js';
+import { Generation } from './generation.js';
+import { CacheStats } from './statistics.js';
+
+/** Most entries one page of `cacheEntries` returns. */
+export const MAX_PAGE_SIZE = 1000;
+/** Most keys one `evictCacheEntries` names. */
+export const MAX_EVICT_KEYS = 1000;
+
+const admin = { admin: true } as const;
+
+export const CacheConfig = builder.objectRef<CacheSettings>('CacheConfig').implement({
+  description: 'The settings of the result cache; the admin surface changes them at run time.',
+  fields: (t) => ({
+    enabled: t.exposeBoolean('enabled'),
+    maxEntries: t.exposeInt('maxEntries'),
+    maxBytes: t.exposeFloat('maxBytes'),
+    defaultTtlSeconds: t.exposeInt('defaultTtlSeconds', { description: '0: entries do not expire.' }),
+  }),
+});
+
+const CacheConfigInput = builder.inputType('CacheConfigInput', {
+  description: 'Settings to change; a field left out keeps its value. Invalid fields change nothing.',
+  fields: (t) => ({
+    enabled: t.boolean(),
+    maxEntries: t.int({ description: 'From 1 to 1000000.' }),
+    maxBytes: t.float({ description: 'A whole number of bytes, from 1 to 2^40.' }),
+    defaultTtlSeconds: t.int({ description: 'From 0 (no expiry) to 31536000 (a year).' }),
+  }),
+});
+
+const CacheClearResult = builder.objectRef<ClearResult>('CacheClearResult').implement({
+  fields: (t) => ({
+    removed: t.exposeInt('removed'),
+    freedBytes: t.exposeFloat('freedBytes'),
+  }),
+});
+
+const CacheEntryOrder = builder.enumType('CacheEntryOrder', {
+  values: {
+    MOST_RECENT: { description: 'Most recently used first.' },
+    LEAST_RECENT: { description: 'Least recently used first: the next to be evicted.' },
+    LARGEST: { description: 'Most bytes first.' },
+    MOST_HITS: { description: 'Most hits first.' },
+  } as const,
+});
+
+export const CacheEntryRef = builder.objectRef<CacheEntry>('CacheEntry').implement({
+  description: 'One cached generation and its bookkeeping.',
+  fields: (t) => ({
+    key: t.id({ resolve: (entry) => entry.record.key }),
+    model: t.string({ resolve: (entry) => entry.record.model }),
+    prompt: t.string({ resolve: (entry) => entry.record.prompt }),
+    bytes: t.int({ description: 'UTF-8 bytes of the stored record.', resolve: (entry) => entry.bytes }),
+    hits: t.exposeInt('hits'),
+    createdAt: t.field({ type: 'DateTime', resolve: (entry) => new Date(entry.record.createdAt) }),
+    lastAccessedAt: t.field({ type: 'DateTime', resolve: (entry) => new Date(entry.lastAccessedAt) }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: (entry) => (entry.expiresAt === undefined ? null : new Date(entry.expiresAt)),
+    }),
+    generation: t.field({
+      type: Generation,
+      resolve: (entry) => ({ record: entry.record, status: 'HIT' as const, expiresAt: entry.expiresAt }),
+    }),
+  }),
+});
+
+const PageInfo = builder
+  .objectRef<{ hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null }>('PageInfo')
+  .implement({
+    fields: (t) => ({
+      hasNextPage: t.exposeBoolean('hasNextPage'),
+      hasPreviousPage: t.exposeBoolean('hasPreviousPage'),
+      startCursor: t.exposeString('startCursor', { nullable: true }),
+      endCursor: t.exposeString('endCursor', { nullable: true }),
+    }),
+  });
+
+const CacheEntryEdge = builder.objectRef<{ cursor: string; node: CacheEntry }>('CacheEntryEdge').implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.field({ type: CacheEntryRef, resolve: (edge) => edge.node }),
+  }),
+});
+
+type ConnectionShape = {
+  edges: { cursor: string; node: CacheEntry }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+  totalCount: number;
+};
+
+const CacheEntryConnection = builder.objectRef<ConnectionShape>('CacheEntryConnection').implement({
+  description: 'A page of cache entries (Relay connection).',
+  fields: (t) => ({
+    edges: t.field({ type: [CacheEntryEdge], resolve: (connection) => connection.edges }),
+    pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
+    totalCount: t.exposeInt('totalCount', { description: 'Entries that match the filter, on all pages.' }),
+  }),
+});
+
+function logAdmin(context: Context, action: string, details: Record<string, unknown>): void {
+  context.logger.info({ admin: action, ...details }, `admin: ${action}`);
+}
+
+builder.queryFields((t) => ({
+  cacheConfig: t.field({
+    type: CacheConfig,
+    resolve: (_root, _args, { service }) => service.cache.settings,
+  }),
+  cacheEntries: t.field({
+    type: CacheEntryConnection,
+    description: `Cached entries in an order, a page at a time (first: 0 to ${MAX_PAGE_SIZE}). Admin.`,
+    authScopes: admin,
+    args: {
+      first: t.arg.int({ defaultValue: 50 }),
+      after: t.arg.string(),
+      orderBy: t.arg({ type: CacheEntryOrder, defaultValue: 'MOST_RECENT' }),
+      model: t.arg.string(),
+    },
+    resolve: (_root, args, { service }) => {
+      const first = args.first ?? 50;
+      if (first < 0 || first > MAX_PAGE_SIZE) throw badUserInput(`first must be from 0 to ${MAX_PAGE_SIZE}, got ${first}`);
+      let page;
+      try {
+        page = listEntries(service.cache.entries(), {
+          first,
+          after: args.after ?? undefined,
+          orderBy: (args.orderBy ?? 'MOST_RECENT') satisfies EntryOrder,
+          model: args.model ?? undefined,
+        });
+      } catch (error) {
+        if (error instanceof TypeError) throw badUserInput(`after: ${error.message}`);
+        throw error;
+      }
+      return {
+        edges: page.items.map(({ entry, cursor }) => ({ cursor, node: entry })),
+        pageInfo: {
+          hasNextPage: page.hasNextPage,
+          hasPreviousPage: page.hasPreviousPage,
+          startCursor: page.items[0]?.cursor ?? null,
+          endCursor: page.items.at(-1)?.cursor ?? null,
+        },
+        totalCount: page.totalCount,
+      };
+    },
+  }),
+  cacheEntry: t.field({
+    type: CacheEntryRef,
+    nullable: true,
+    description: 'One cached entry by key, without counting a hit or refreshing its recency. Admin.',
+    authScopes: admin,
+    args: { key: t.arg.id({ required: true }) },
+    resolve: (_root, { key }, { service }) => service.cache.peek(String(key)) ?? null,
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  updateCacheConfig: t.field({
+    type: CacheConfig,
+    description: 'Changes cache settings at once; a shrink evicts least recently used entries first. Admin.',
+    authScopes: admin,
+    args: { input: t.arg({ type: CacheConfigInput, required: true }) },
+    resolve: (_root, { input }, context) => {
+      const update: Partial<Record<keyof CacheSettings, unknown>> = {};
+      for (const [name, value] of Object.entries(input)) {
+        if (value === null) throw badUserInput(`${name} must not be null; leave it out to keep its value`);
+        if (value !== undefined) update[name as keyof CacheSettings] = value;
+      }
+      const before = context.service.cache.settings;
+      let after: CacheSettings;
+      try {
+        after = context.service.cache.configure(update as Partial<CacheSettings>);
+      } catch (error) {
+        if (error instanceof TypeError) throw badUserInput(error.message);
+        throw error;
+      }
+      logAdmin(context, 'updateCacheConfig', { before, after });
+      return after;
+    },
+  }),
+  clearCache: t.field({
+    type: CacheClearResult,
+    description: 'Removes every entry. Admin.',
+    authScopes: admin,
+    resolve: (_root, _args, context) => {
+      const result = context.service.cache.clear();
+      logAdmin(context, 'clearCache', { ...result });
+      return result;
+    },
+  }),
+  evictCacheEntries: t.field({
+    type: CacheClearResult,
+    description: 'Removes the entries that match every given filter: any of `keys`, and `model`. Admin.',
+    authScopes: admin,
+    args: { keys: t.arg.idList(), model: t.arg.string() },
+    resolve: (_root, { keys, model }, context) => {
+      if ((keys === null || keys === undefined) && (model === null || model === undefined)) {
+        throw badUserInput('give keys, model or both; clearCache removes everything');
+      }
+      if (keys && keys.length > MAX_EVICT_KEYS) {
+        throw badUserInput(`keys has ${keys.length} items; the limit is ${MAX_EVICT_KEYS}`);
+      }
+      const result = context.service.cache.delete({ keys: keys?.map(String), model: model ?? undefined });
+      logAdmin(context, 'evictCacheEntries', { keys: keys?.length, model, ...result });
+      return result;
+    },
+  }),
+  resetCacheStats: t.field({
+    type: CacheStats,
+    description: 'Starts the statistics again from zero. Admin.',
+    authScopes: admin,
+    resolve: (_root, _args, context) => {
+      const stats = context.service.resetStats();
+      logAdmin(context, 'resetCacheStats', {});
+      return stats;
+    },
+  }),
+}));

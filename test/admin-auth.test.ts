@@ -1,0 +1,177 @@
+import { networkInterfaces } from 'node:os';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAdminAuthenticator, isLoopback } from '../src/auth.js';
+import {
+  CacheConfigDocument,
+  CacheEntriesDocument,
+  CacheEntryDocument,
+  ClearCacheDocument,
+  EvictCacheEntriesDocument,
+  GenerationDocument,
+  ResetCacheStatsDocument,
+  UpdateCacheConfigDocument,
+} from './generated/graphql.js';
+import { createHarness, dataOf, errorCodes, listen, postOperation, type Harness, type Listening } from './helpers/harness.js';
+
+const TOKEN = 'an-admin-token-of-some-length';
+
+/** Every admin field, as an operation that would change or reveal something. */
+// Each document has its own variables type; the table holds them side by side.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const ADMIN_OPERATIONS: [string, TypedDocumentNode<unknown, any>, Record<string, unknown>][] = [
+  ['cacheEntries', CacheEntriesDocument, {}],
+  ['cacheEntry', CacheEntryDocument, { key: 'placeholder' }],
+  ['updateCacheConfig', UpdateCacheConfigDocument, { input: { maxEntries: 1 } }],
+  ['clearCache', ClearCacheDocument, {}],
+  ['evictCacheEntries', EvictCacheEntriesDocument, { model: 'sim-1' }],
+  ['resetCacheStats', ResetCacheStatsDocument, {}],
+];
+
+async function seed(harness: Harness): Promise<string[]> {
+  const keys: string[] = [];
+  for (const prompt of ['one', 'two', 'three']) {
+    keys.push(dataOf(await harness.execute(GenerationDocument, { input: { prompt } })).generation!.key);
+  }
+  dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'one' } }));
+  return keys;
+}
+
+/** Everything an admin call could change. */
+function state(harness: Harness) {
+  const { since: _since, ...stats } = harness.service.stats();
+  return { stats, settings: harness.service.cache.settings, keys: [...harness.service.cache.entries()].map((e) => e.record.key) };
+}
+
+describe('admin authorization with ADMIN_TOKEN set', () => {
+  it.each(ADMIN_OPERATIONS)('refuses %s without a token, as UNAUTHENTICATED, and changes nothing', async (field, document, variables) => {
+    const harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
+    const keys = await seed(harness);
+    const before = state(harness);
+
+    const result = await harness.execute(document, { ...variables, key: keys[0] });
+
+    expect(errorCodes(result)).toEqual(['UNAUTHENTICATED']);
+    expect(result.errors?.[0]?.path).toEqual([field]);
+    expect(state(harness)).toEqual(before);
+  });
+
+  it.each(ADMIN_OPERATIONS)('refuses %s with a wrong token and changes nothing', async (_field, document, variables) => {
+    const harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
+    await seed(harness);
+    const before = state(harness);
+
+    for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, TOKEN, `Basic ${TOKEN}`, 'Bearer ']) {
+      const result = await harness.execute(document, variables, { authorization });
+      expect(errorCodes(result)).toEqual(['UNAUTHENTICATED']);
+    }
+    expect(state(harness)).toEqual(before);
+  });
+
+  it.each(ADMIN_OPERATIONS)('allows %s with the token', async (field, document, variables) => {
+    const harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
+    const keys = await seed(harness);
+
+    const result = await harness.execute(document, { ...variables, key: keys[0] }, { authorization: `Bearer ${TOKEN}` });
+
+    expect(result.errors).toBeUndefined();
+    expect((result.data as Record<string, unknown>)[field]).not.toBeNull();
+  });
+
+  it('leaves the public fields open: generations, statistics and the configuration', async () => {
+    const harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
+    await seed(harness);
+
+    expect(dataOf(await harness.execute(CacheConfigDocument)).cacheConfig.maxEntries).toBe(1000);
+  });
+
+  it('refuses an operation that mixes admin and public fields as a whole, without the token', async () => {
+    const harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
+    const query = '{ cacheEntries { totalCount } cacheConfig { maxEntries } }';
+    const post = (headers: Record<string, string>) =>
+      harness.yoga.fetch('http://yoga/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ query }),
+      });
+
+    const refused = (await (await post({})).json()) as { errors: { extensions: { code: string } }[]; data: unknown };
+    const allowed = (await (await post({ authorization: `Bearer ${TOKEN}` })).json()) as { errors?: unknown; data: unknown };
+
+    expect(refused.errors.map((error) => error.extensions.code)).toEqual(['UNAUTHENTICATED']);
+    expect(refused.data).toBeNull();
+    expect(allowed.errors).toBeUndefined();
+    expect(allowed.data).toEqual({ cacheEntries: { totalCount: 0 }, cacheConfig: { maxEntries: 1000 } });
+  });
+});
+
+describe('admin authorization without ADMIN_TOKEN', () => {
+  let server: Listening | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('allows a loopback client with no token', async () => {
+    const harness = createHarness();
+    await seed(harness);
+    server = await listen(harness.yoga);
+
+    const result = await postOperation(fetch, server.url, ClearCacheDocument);
+
+    expect(dataOf(result).clearCache).toMatchObject({ removed: 3 });
+    expect(harness.service.stats().entries).toBe(0);
+  });
+
+  it('refuses a client whose address is unknown as FORBIDDEN, and changes nothing', async () => {
+    const harness = createHarness();
+    await seed(harness);
+    const before = state(harness);
+
+    const result = await harness.execute(ClearCacheDocument, {}, { authorization: `Bearer ${TOKEN}` });
+
+    expect(errorCodes(result)).toEqual(['FORBIDDEN']);
+    expect(state(harness)).toEqual(before);
+  });
+
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+
+  it.skipIf(external === undefined)(
+    `refuses a client connecting over a non-loopback address as FORBIDDEN (${external ?? 'this machine has no such address'})`,
+    async () => {
+      const harness = createHarness();
+      await seed(harness);
+      server = await listen(harness.yoga, '0.0.0.0');
+
+      const result = await postOperation(fetch, server.url.replace('0.0.0.0', external!), ClearCacheDocument);
+
+      expect(errorCodes(result)).toEqual(['FORBIDDEN']);
+      expect(harness.service.stats().entries).toBe(3);
+    },
+  );
+});
+
+describe('the admin authenticator', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['127.8.9.10', true],
+    ['::1', true],
+    ['::ffff:127.0.0.1', true],
+    ['10.0.0.5', false],
+    ['::ffff:10.0.0.5', false],
+    ['fe80::1', false],
+    ['1127.0.0.1', false],
+    [undefined, false],
+  ])('counts %s as loopback: %s', (address, loopback) => {
+    expect(isLoopback(address)).toBe(loopback);
+  });
+
+  it('with a token, ignores the address: a loopback client still needs the token', () => {
+    const authenticate = createAdminAuthenticator(TOKEN);
+
+    expect(authenticate({ authorization: undefined, remoteAddress: '127.0.0.1' })).toBe('unauthenticated');
+    expect(authenticate({ authorization: `bearer ${TOKEN}`, remoteAddress: '10.1.1.1' })).toBe('granted');
+  });
+});
