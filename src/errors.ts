@@ -13,8 +13,12 @@ export type ErrorCode =
   | 'FORBIDDEN';
 
 export class GencacheError extends Error {
-  /** graphql-js copies an original error's `extensions` onto the located GraphQL error. */
-  readonly extensions: { readonly code: ErrorCode };
+  /**
+   * graphql-js copies an original error's `extensions` onto the located GraphQL error. `http`
+   * tells Yoga this is an expected field error, answered with 200 like any GraphQL result, not a
+   * server fault (500) when no data comes with it; Yoga strips it from the response.
+   */
+  readonly extensions: { readonly code: ErrorCode; readonly http: { readonly status: 200 } };
 
   constructor(
     readonly code: ErrorCode,
@@ -23,7 +27,7 @@ export class GencacheError extends Error {
   ) {
     super(message, options);
     this.name = 'GencacheError';
-    this.extensions = { code };
+    this.extensions = { code, http: { status: 200 } };
   }
 }
 

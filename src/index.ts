@@ -1,6 +1,6 @@
-import { createServer } from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createGenerationService } from './generation/create.js';
+import { createHttpServer } from './http-server.js';
 import { createLogger, logServiceEvents } from './logger.js';
 import { createYogaServer } from './yoga.js';
 
@@ -20,7 +20,7 @@ const logger = createLogger(config.logLevel);
 const service = createGenerationService(config);
 logServiceEvents(service, logger);
 const yoga = createYogaServer({ service, config, logger });
-const server = createServer(yoga);
+const { server, close } = createHttpServer(yoga);
 
 server.listen(config.port, config.host, () => {
   const address = server.address();
@@ -44,14 +44,24 @@ server.listen(config.port, config.host, () => {
 
 function shutdown(signal: NodeJS.Signals): void {
   logger.info({ signal }, 'shutting down');
-  const abort = setTimeout(() => service.close(), SHUTDOWN_GRACE_MS).unref();
-  server.close(() => {
-    clearTimeout(abort);
+  // Requests under way get a grace period; then generations are aborted and long-lived
+  // connections (SSE subscriptions) cut.
+  const abort = setTimeout(() => {
     service.close();
-    logger.info('stopped');
-    process.exit(0);
-  });
-  server.closeIdleConnections();
+    server.closeAllConnections();
+  }, SHUTDOWN_GRACE_MS).unref();
+  close().then(
+    () => {
+      clearTimeout(abort);
+      service.close();
+      logger.info('stopped');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
 }
 
 process.once('SIGINT', shutdown);

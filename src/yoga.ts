@@ -40,9 +40,12 @@ export function createYogaServer({ service, config, logger }: YogaDependencies):
   return createYoga<ServerContext, Context>({
     schema,
     context: ({ request, req, connectionParams }) => {
+      // HTTP requests carry a Fetch request; WebSocket operations the upgrade request and the
+      // connection parameters of `connection_init`, which a browser's WebSocket needs for headers.
       const fromParams = connectionParams?.['authorization'] ?? connectionParams?.['Authorization'];
       return createContext(dependencies, {
-        authorization: typeof fromParams === 'string' ? fromParams : request.headers.get('authorization'),
+        authorization:
+          typeof fromParams === 'string' ? fromParams : (request?.headers.get('authorization') ?? req?.headers.authorization),
         remoteAddress: req?.socket.remoteAddress,
       });
     },

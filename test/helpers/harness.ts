@@ -1,9 +1,9 @@
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
 import type { Config } from '../../src/config.js';
 import { createGenerationService, type ServiceOverrides } from '../../src/generation/create.js';
+import { createHttpServer } from '../../src/http-server.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { GenerationService } from '../../src/generation/service.js';
 import { createYogaServer, type GencacheYoga } from '../../src/yoga.js';
@@ -96,17 +96,16 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Serves a Yoga instance on a free port of 127.0.0.1 (or the given host). */
+/** Serves a Yoga instance (HTTP, SSE and graphql-ws) on a free port of 127.0.0.1 (or the given host). */
 export async function listen(yoga: GencacheYoga, host = '127.0.0.1'): Promise<Listening> {
-  const server: Server = createServer(yoga);
+  const { server, close } = createHttpServer(yoga);
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${port}/graphql`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: async () => {
+      server.closeAllConnections();
+      await close();
+    },
   };
 }

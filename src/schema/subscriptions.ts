@@ -1,0 +1,85 @@
+import { Repeater, SlidingBuffer } from 'graphql-yoga';
+import type { CacheEvent } from '../cache/result-cache.js';
+import { badUserInput } from '../errors.js';
+import type { GenerationStats } from '../generation/service.js';
+import { builder } from './builder.js';
+import { CacheConfig } from './cache-admin.js';
+import { CacheStats } from './statistics.js';
+
+export const MIN_STATS_INTERVAL_MS = 100;
+export const MAX_STATS_INTERVAL_MS = 60_000;
+/** Events kept for a subscriber that reads slower than they come; the oldest go first. */
+const EVENT_BUFFER = 1000;
+
+const CacheEventType = builder.enumType('CacheEventType', {
+  values: {
+    SET: { description: 'A generation was stored.' },
+    EVICT: { description: 'An entry was pushed out by the entry or byte bound (reason: maxEntries or maxBytes).' },
+    EXPIRE: { description: 'An entry outlived its TTL.' },
+    DELETE: { description: 'An entry was removed on request.' },
+    CLEAR: { description: 'Every entry was removed.' },
+    CONFIG: { description: 'The cache settings changed.' },
+  } as const,
+});
+
+const CacheEventRef = builder.objectRef<CacheEvent>('CacheEvent').implement({
+  description: 'One change of the result cache.',
+  fields: (t) => ({
+    type: t.field({ type: CacheEventType, resolve: (event) => event.type }),
+    at: t.field({ type: 'DateTime', resolve: (event) => new Date(event.at) }),
+    key: t.id({ nullable: true, resolve: (event) => ('key' in event ? event.key : null) }),
+    model: t.string({ nullable: true, resolve: (event) => ('model' in event ? event.model : null) }),
+    bytes: t.float({
+      nullable: true,
+      description: 'Bytes of the entry; for CLEAR, bytes freed.',
+      resolve: (event) => ('bytes' in event ? event.bytes : null),
+    }),
+    reason: t.string({
+      nullable: true,
+      description: 'EVICT: the bound (maxEntries, maxBytes); CLEAR: cleared or disabled.',
+      resolve: (event) => ('reason' in event ? event.reason : null),
+    }),
+    removed: t.int({ nullable: true, description: 'CLEAR: entries removed.', resolve: (event) => ('removed' in event ? event.removed : null) }),
+    config: t.field({
+      type: CacheConfig,
+      nullable: true,
+      description: 'CONFIG: the new settings.',
+      resolve: (event) => ('settings' in event ? event.settings : null),
+    }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  cacheStats: t.field({
+    type: CacheStats,
+    description: `Cache statistics: the current value at once, then one every intervalMs (${MIN_STATS_INTERVAL_MS} to ${MAX_STATS_INTERVAL_MS}).`,
+    args: { intervalMs: t.arg.int({ defaultValue: 1000 }) },
+    subscribe: (_root, { intervalMs }, { service }) => {
+      const interval = intervalMs ?? 1000;
+      if (interval < MIN_STATS_INTERVAL_MS || interval > MAX_STATS_INTERVAL_MS) {
+        throw badUserInput(`intervalMs must be from ${MIN_STATS_INTERVAL_MS} to ${MAX_STATS_INTERVAL_MS}, got ${interval}`);
+      }
+      // Only the latest statistics matter to a subscriber that falls behind.
+      return new Repeater<GenerationStats>(async (push, stop) => {
+        await push(service.stats());
+        const timer = setInterval(() => void push(service.stats()), interval);
+        await stop;
+        clearInterval(timer);
+      }, new SlidingBuffer(1));
+    },
+    resolve: (stats) => stats,
+  }),
+  cacheEvents: t.field({
+    type: CacheEventRef,
+    description: 'Every change of the cache as it happens: SET, EVICT, EXPIRE, DELETE, CLEAR, CONFIG. Admin.',
+    authScopes: { admin: true },
+    subscribe: (_root, _args, { service }) =>
+      new Repeater<CacheEvent>(async (push, stop) => {
+        const listener = (event: CacheEvent) => void push(event);
+        service.cache.events.on('event', listener);
+        await stop;
+        service.cache.events.off('event', listener);
+      }, new SlidingBuffer(EVENT_BUFFER)),
+    resolve: (event) => event,
+  }),
+}));

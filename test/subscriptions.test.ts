@@ -1,0 +1,170 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  CacheEventsDocument,
+  CacheStatsLiveDocument,
+  ClearCacheDocument,
+  EvictCacheEntriesDocument,
+  GenerationDocument,
+  UpdateCacheConfigDocument,
+  type CacheEventsSubscription,
+} from './generated/graphql.js';
+import { createHarness, dataOf, listen, postOperation, type Harness, type Listening } from './helpers/harness.js';
+import { subscribe, type Subscriber, type Transport } from './helpers/subscribers.js';
+
+const TOKEN = 'an-admin-token-of-some-length';
+const TRANSPORTS: Transport[] = ['sse', 'graphql-ws'];
+
+const ADMIN = { authorization: `Bearer ${TOKEN}` };
+
+/**
+ * Waits until an event subscription is live on the server: until then events are not delivered,
+ * so no-op CONFIG changes are made until the first one arrives.
+ */
+async function whenLive(events: Subscriber<CacheEventsSubscription>, url: string): Promise<void> {
+  const first = events.until((result) => result.data?.cacheEvents.type === 'CONFIG');
+  let live = false;
+  void first.then(() => (live = true));
+  while (!live) {
+    dataOf(await postOperation(fetch, url, UpdateCacheConfigDocument, { input: {} }, ADMIN));
+    await Promise.race([first, sleep(50)]);
+  }
+}
+
+describe.each(TRANSPORTS)('subscriptions over %s', (transport) => {
+  let server: Listening | undefined;
+  let harness: Harness;
+  const subscribers: Subscriber<unknown>[] = [];
+
+  async function start(env: Record<string, string> = {}) {
+    harness = createHarness({ env: { ADMIN_TOKEN: TOKEN, ...env } });
+    server = await listen(harness.yoga);
+    return server.url;
+  }
+
+  function track<T>(subscriber: Subscriber<T>): Subscriber<T> {
+    subscribers.push(subscriber as Subscriber<unknown>);
+    return subscriber;
+  }
+
+  afterEach(async () => {
+    await Promise.all(subscribers.splice(0).map((subscriber) => subscriber.close()));
+    await server?.close();
+    server = undefined;
+  });
+
+  it('cacheStats sends the current value at once and a later one that reflects a generation made while subscribed', async () => {
+    const url = await start();
+    dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'before' } }));
+
+    const stats = track(subscribe(transport, CacheStatsLiveDocument, { url, variables: { intervalMs: 100 } }));
+    const first = await stats.next();
+    expect(first.errors).toBeUndefined();
+    expect(first.data?.cacheStats).toMatchObject({ generations: 1, entries: 1, misses: 1, hits: 0 });
+
+    dataOf(await postOperation(fetch, url, GenerationDocument, { input: { prompt: 'during' } }));
+    dataOf(await postOperation(fetch, url, GenerationDocument, { input: { prompt: 'during' } }));
+    const later = await stats.until((result) => result.data?.cacheStats.generations === 2);
+
+    expect(later.data?.cacheStats).toMatchObject({ generations: 2, entries: 2, misses: 2, hits: 1, hitRate: 1 / 3 });
+  });
+
+  it.each([
+    [99, false],
+    [100, true],
+    [60_000, true],
+    [60_001, false],
+  ])('cacheStats with intervalMs %i is accepted: %s', async (intervalMs, accepted) => {
+    const url = await start();
+
+    const result = await track(subscribe(transport, CacheStatsLiveDocument, { url, variables: { intervalMs } })).next();
+
+    if (accepted) {
+      expect(result.errors).toBeUndefined();
+      expect(result.data?.cacheStats.entries).toBe(0);
+    } else {
+      expect(result.errors?.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
+      expect(result.errors?.[0]?.message).toContain(`got ${intervalMs}`);
+    }
+  });
+
+  it('a cacheStats subscriber that goes away leaves no timer behind', async () => {
+    const url = await start();
+    const setInterval = vi.spyOn(globalThis, 'setInterval');
+    const clearInterval = vi.spyOn(globalThis, 'clearInterval');
+    try {
+      const stats = subscribe(transport, CacheStatsLiveDocument, { url, variables: { intervalMs: 123 } });
+      await stats.next();
+      await stats.next();
+      const timers = setInterval.mock.calls.flatMap(([, delay], index) => (delay === 123 ? [setInterval.mock.results[index]!.value] : []));
+      expect(timers).toHaveLength(1);
+      expect(clearInterval.mock.calls.some(([timer]) => timer === timers[0])).toBe(false);
+
+      await stats.close();
+
+      await expect.poll(() => clearInterval.mock.calls.some(([timer]) => timer === timers[0]), { timeout: 5000 }).toBe(true);
+    } finally {
+      setInterval.mockRestore();
+      clearInterval.mockRestore();
+    }
+  });
+
+  it('cacheEvents delivers SET and an EVICT when the entry bound is hit, and CLEAR on clearCache', async () => {
+    const url = await start({ CACHE_MAX_SIZE: '2' });
+    const events = track(subscribe(transport, CacheEventsDocument, { url, ...ADMIN }));
+    await whenLive(events, url);
+
+    const keys: string[] = [];
+    for (const prompt of ['first', 'second', 'third']) {
+      keys.push(dataOf(await postOperation(fetch, url, GenerationDocument, { input: { prompt } })).generation!.key);
+    }
+    const received: CacheEventsSubscription['cacheEvents'][] = [];
+    const evict = await events.until((result) => {
+      received.push(result.data!.cacheEvents);
+      return result.data?.cacheEvents.type === 'EVICT';
+    });
+    expect(evict.data?.cacheEvents).toMatchObject({ type: 'EVICT', key: keys[0], reason: 'maxEntries', model: 'sim-1' });
+    expect(received.filter((event) => event.type === 'SET').map((event) => event.key)).toEqual(keys.slice(0, 2));
+
+    const cleared = dataOf(await postOperation(fetch, url, ClearCacheDocument, {}, ADMIN));
+    const clear = await events.until((result) => result.data?.cacheEvents.type === 'CLEAR');
+    expect(clear.data?.cacheEvents).toMatchObject({ type: 'CLEAR', removed: 2, bytes: cleared.clearCache.freedBytes, reason: 'cleared' });
+  });
+
+  it('cacheEvents delivers DELETE for evictCacheEntries and CONFIG with the new settings', async () => {
+    const url = await start();
+    const admin = ADMIN;
+    const events = track(subscribe(transport, CacheEventsDocument, { url, ...admin }));
+    await whenLive(events, url);
+    dataOf(await postOperation(fetch, url, UpdateCacheConfigDocument, { input: { maxEntries: 50 } }, admin));
+    const config = await events.until((result) => result.data?.cacheEvents.config?.maxEntries === 50);
+    expect(config.data?.cacheEvents).toMatchObject({ type: 'CONFIG', config: { maxEntries: 50, enabled: true } });
+
+    const key = dataOf(await postOperation(fetch, url, GenerationDocument, { input: { prompt: 'doomed' } })).generation!.key;
+    dataOf(await postOperation(fetch, url, EvictCacheEntriesDocument, { keys: [key] }, admin));
+    const deleted = await events.until((result) => result.data?.cacheEvents.type === 'DELETE');
+
+    expect(deleted.data?.cacheEvents).toMatchObject({ type: 'DELETE', key, model: 'sim-1' });
+    expect(deleted.data?.cacheEvents.bytes).toBeGreaterThan(0);
+  });
+
+  it('refuses cacheEvents without the admin token and registers no listener', async () => {
+    const url = await start();
+
+    const result = await track(subscribe(transport, CacheEventsDocument, { url })).next();
+
+    expect(result.errors?.map((error) => error.extensions?.['code'])).toEqual(['UNAUTHENTICATED']);
+    expect(harness.service.cache.events.listenerCount('event')).toBe(0);
+  });
+
+  it('a cacheEvents subscriber that goes away leaves no listener behind', async () => {
+    const url = await start();
+    const events = subscribe(transport, CacheEventsDocument, { url, ...ADMIN });
+    await whenLive(events, url);
+    expect(harness.service.cache.events.listenerCount('event')).toBe(1);
+
+    await events.close();
+
+    await expect.poll(() => harness.service.cache.events.listenerCount('event'), { timeout: 5000 }).toBe(0);
+  });
+});
