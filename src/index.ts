@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createGenerationService } from './generation/create.js';
 import { createHttpServer } from './http-server.js';
 import { createLogger, logServiceEvents } from './logger.js';
+import { createMetrics } from './metrics.js';
 import { createYogaServer } from './yoga.js';
 
 /** How long a shutdown waits for running requests before aborting generations. */
@@ -19,7 +20,7 @@ try {
 const logger = createLogger(config.logLevel);
 const service = createGenerationService(config);
 logServiceEvents(service, logger);
-const yoga = createYogaServer({ service, config, logger });
+const yoga = createYogaServer({ service, config, logger, metrics: createMetrics(service).registry });
 const { server, close } = createHttpServer(yoga);
 
 server.listen(config.port, config.host, () => {

@@ -1,5 +1,6 @@
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
+import type { Registry } from 'prom-client';
 import { createAdminAuthenticator } from './auth.js';
 import type { Config } from './config.js';
 import { createContext, type Context } from './context.js';
@@ -7,6 +8,7 @@ import { GencacheError } from './errors.js';
 import type { GenerationService } from './generation/service.js';
 import type { Logger } from './logger.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
+import { useOperationsEndpoints } from './plugins/use-operations-endpoints.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
 import { schema } from './schema/index.js';
 
@@ -14,6 +16,8 @@ export interface YogaDependencies {
   readonly service: GenerationService;
   readonly config: Config;
   readonly logger: Logger;
+  /** Served at /metrics. */
+  readonly metrics: Registry;
 }
 
 /** What the server adapter adds to Yoga's context: node's request (HTTP and WebSocket alike). */
@@ -35,7 +39,7 @@ const maskUnexpected: typeof maskError = (error, message, isDev) =>
     : maskError(error, message, isDev);
 
 /** The GraphQL server: schema, per-operation context and plugins. It never listens. */
-export function createYogaServer({ service, config, logger }: YogaDependencies): GencacheYoga {
+export function createYogaServer({ service, config, logger, metrics }: YogaDependencies): GencacheYoga {
   const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
   return createYoga<ServerContext, Context>({
     schema,
@@ -50,7 +54,7 @@ export function createYogaServer({ service, config, logger }: YogaDependencies):
       });
     },
     maskedErrors: { maskError: maskUnexpected },
-    plugins: [useRequestErrorCodes(), useCacheReport()],
+    plugins: [useOperationsEndpoints({ service, metrics }), useRequestErrorCodes(), useCacheReport()],
     graphiql: { title: 'gencache' },
     landingPage: false,
   });

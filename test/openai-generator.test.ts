@@ -4,6 +4,7 @@ import { createGenerationService, createGenerator } from '../src/generation/crea
 import type { GenerationRequest, JsonObject } from '../src/generation/generator.js';
 import { OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
 import { createLogger } from '../src/logger.js';
+import { createMetrics } from '../src/metrics.js';
 import { createYogaServer } from '../src/yoga.js';
 import { GenerationDocument } from './generated/graphql.js';
 import { testConfig } from './helpers/config.js';
@@ -231,7 +232,8 @@ describe('the openai generator behind the GraphQL API', () => {
     const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
     const generator = createGenerator(config);
     const service = createGenerationService(config, { generator });
-    const yoga = createYogaServer({ service, config, logger: createLogger('silent') });
+    const metrics = createMetrics(service, { defaultMetrics: false }).registry;
+    const yoga = createYogaServer({ service, config, logger: createLogger('silent'), metrics });
     return (variables: { input: { prompt: string } }) =>
       postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', GenerationDocument, variables);
   };

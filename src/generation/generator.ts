@@ -31,4 +31,6 @@ export interface Generator {
   /** Checks generator-specific parameters (defaults applied); returns a problem, or undefined. */
   checkParameters?(parameters: Readonly<JsonObject>): string | undefined;
   generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput>;
+  /** Resolves when the generator can take work; rejects with the reason when it cannot. */
+  checkReady?(signal: AbortSignal): Promise<void>;
 }

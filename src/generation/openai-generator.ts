@@ -30,14 +30,24 @@ export class OpenAIGenerator implements Generator {
   readonly models: readonly string[];
   readonly defaultParameters = {};
   readonly #endpoint: string;
+  readonly #modelsEndpoint: string;
   readonly #headers: Record<string, string>;
 
   constructor(options: OpenAIGeneratorOptions) {
     this.defaultModel = options.model;
     this.models = options.models?.length ? options.models : [options.model];
-    this.#endpoint = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    const base = options.baseUrl.replace(/\/+$/, '');
+    this.#endpoint = `${base}/chat/completions`;
+    this.#modelsEndpoint = `${base}/models`;
     this.#headers = { 'content-type': 'application/json', accept: 'application/json' };
     if (options.apiKey) this.#headers['authorization'] = `Bearer ${options.apiKey}`;
+  }
+
+  /** Ready when the server lists its models (`GET /models`, which every compatible server answers). */
+  async checkReady(signal: AbortSignal): Promise<void> {
+    const response = await fetch(this.#modelsEndpoint, { headers: this.#headers, signal });
+    await response.body?.cancel();
+    if (!response.ok) throw new Error(`GET ${this.#modelsEndpoint} answered ${response.status}`);
   }
 
   async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {

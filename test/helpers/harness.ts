@@ -5,6 +5,7 @@ import type { Config } from '../../src/config.js';
 import { createGenerationService, type ServiceOverrides } from '../../src/generation/create.js';
 import { createHttpServer } from '../../src/http-server.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
 import type { GenerationService } from '../../src/generation/service.js';
 import { createYogaServer, type GencacheYoga } from '../../src/yoga.js';
 import { testConfig } from './config.js';
@@ -50,7 +51,8 @@ export function createHarness(options: HarnessOptions = {}): Harness {
   const generator = new InstrumentedGenerator({ latencyMs: options.latencyMs ?? 0 });
   const service = createGenerationService(config, { generator, now: options.now });
   const logger = options.logger ?? createLogger('silent');
-  const yoga = createYogaServer({ service, config, logger });
+  const metrics = createMetrics(service, { defaultMetrics: false });
+  const yoga = createYogaServer({ service, config, logger, metrics: metrics.registry });
   return {
     config,
     generator,

@@ -1,0 +1,112 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheEvent } from './cache/result-cache.js';
+import type { GenerationEvent, GenerationService } from './generation/service.js';
+
+/**
+ * Prometheus metrics of the service. Counts on the request path are read from the service's
+ * monotonic totals when Prometheus scrapes, so a cache hit pays nothing for them; cache events
+ * and generator calls, which happen only on stores and misses, are counted as they happen.
+ * `resetCacheStats` never moves a counter backwards.
+ */
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Stops listening to the service; the registry keeps its last values. */
+  detach(): void;
+}
+
+/** Seconds; a generation takes from milliseconds (a cached upstream) to minutes (a GPU). */
+const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export function createMetrics(service: GenerationService, options: { readonly defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'gencache_' });
+
+  const fromTotals = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  fromTotals('gencache_cache_hits_total', 'Lookups served from the result cache.', () => service.totals().hits);
+  fromTotals('gencache_cache_misses_total', 'Lookups the result cache could not serve.', () => service.totals().misses);
+  fromTotals('gencache_coalesced_total', 'Loads that joined a generation already in flight.', () => service.totals().coalesced);
+  fromTotals('gencache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => service.totals().deduplicated);
+  fromTotals('gencache_saved_seconds_total', 'Generator time that cache hits saved.', () => service.totals().savedMs / 1000);
+
+  const evictions = new Counter({
+    name: 'gencache_cache_evictions_total',
+    help: 'Entries that left the result cache, by reason: max_entries, max_bytes (pushed out by a bound), expired, deleted, cleared.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const stores = new Counter({
+    name: 'gencache_cache_stores_total',
+    help: 'Generations stored in the result cache.',
+    registers: [registry],
+  });
+  for (const reason of ['max_entries', 'max_bytes', 'expired', 'deleted', 'cleared']) evictions.inc({ reason }, 0);
+
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('gencache_cache_entries', 'Entries in the result cache.', () => service.stats().entries);
+  gauge('gencache_cache_bytes', 'UTF-8 bytes of the records in the result cache.', () => service.stats().bytes);
+  gauge('gencache_cache_max_entries', 'Entry bound of the result cache.', () => service.cache.settings.maxEntries);
+  gauge('gencache_cache_max_bytes', 'Byte bound of the result cache.', () => service.cache.settings.maxBytes);
+  gauge('gencache_cache_enabled', '1 when the result cache is on.', () => (service.cache.settings.enabled ? 1 : 0));
+  gauge('gencache_generations_in_flight', 'Generations running on the generator.', () => service.stats().inFlight);
+  gauge('gencache_generations_queued', 'Generations waiting for a generator slot.', () => service.stats().queued);
+
+  const durations = new Histogram({
+    name: 'gencache_generation_duration_seconds',
+    help: 'Generator calls by model and outcome (ok, or the error code).',
+    labelNames: ['model', 'outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+
+  const onGeneration = ({ model, durationMs, error }: GenerationEvent) =>
+    durations.observe({ model, outcome: error === undefined ? 'ok' : error.code }, durationMs / 1000);
+  const onCacheEvent = (event: CacheEvent) => {
+    switch (event.type) {
+      case 'SET':
+        stores.inc();
+        break;
+      case 'EVICT':
+        evictions.inc({ reason: event.reason === 'maxEntries' ? 'max_entries' : 'max_bytes' });
+        break;
+      case 'EXPIRE':
+        evictions.inc({ reason: 'expired' });
+        break;
+      case 'DELETE':
+        evictions.inc({ reason: 'deleted' });
+        break;
+      case 'CLEAR':
+        evictions.inc({ reason: 'cleared' }, event.removed);
+        break;
+      case 'CONFIG':
+        break;
+    }
+  };
+  service.events.on('generation', onGeneration);
+  service.cache.events.on('event', onCacheEvent);
+
+  return {
+    registry,
+    detach() {
+      service.events.off('generation', onGeneration);
+      service.cache.events.off('event', onCacheEvent);
+    },
+  };
+}
