@@ -1,13 +1,13 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-/** Typed documents for the shared operations in schema/operations, used by the tests. */
+/** Typed documents of the shared operations in schema/operations: for the tests and GraphiQL's examples. */
 const config: CodegenConfig = {
   schema: 'schema/schema.graphql',
   documents: 'schema/operations/*.graphql',
   ignoreNoDocuments: false,
   emitLegacyCommonJSImports: false,
   generates: {
-    'test/generated/': {
+    'src/generated/': {
       preset: 'client',
       presetConfig: { fragmentMasking: false },
       config: {

@@ -1,10 +1,12 @@
-import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
+import { print } from 'graphql';
+import { createYoga, maskError, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminAuthenticator } from './auth.js';
 import type { Config } from './config.js';
 import { createContext, type Context } from './context.js';
 import { GencacheError } from './errors.js';
+import { ExampleDocument } from './generated/graphql.js';
 import type { GenerationService } from './generation/service.js';
 import type { Logger } from './logger.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
@@ -38,6 +40,15 @@ const maskUnexpected: typeof maskError = (error, message, isDev) =>
     ? (error as Error)
     : maskError(error, message, isDev);
 
+/**
+ * GraphiQL with every asset (scripts, styles, fonts, editor workers) inlined from the package,
+ * so it works where no CDN is reachable. The bundle is large: it is imported on the first page
+ * view, and the page, whose options never change, rendered once.
+ */
+let graphiqlPage: Promise<string> | undefined;
+const renderGraphiQL = (options?: GraphiQLOptions): Promise<string> =>
+  (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => render(options)));
+
 /** The GraphQL server: schema, per-operation context and plugins. It never listens. */
 export function createYogaServer({ service, config, logger, metrics }: YogaDependencies): GencacheYoga {
   const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
@@ -55,7 +66,8 @@ export function createYogaServer({ service, config, logger, metrics }: YogaDepen
     },
     maskedErrors: { maskError: maskUnexpected },
     plugins: [useOperationsEndpoints({ service, metrics }), useRequestErrorCodes(), useCacheReport()],
-    graphiql: { title: 'gencache' },
+    graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
+    renderGraphiQL,
     landingPage: false,
   });
 }

@@ -11,7 +11,7 @@ import {
   GenerationDocument,
   ResetCacheStatsDocument,
   UpdateCacheConfigDocument,
-} from './generated/graphql.js';
+} from '../src/generated/graphql.js';
 import { createHarness, dataOf, errorCodes, listen, postOperation, type Harness, type Listening } from './helpers/harness.js';
 
 const TOKEN = 'an-admin-token-of-some-length';

@@ -10,7 +10,7 @@ import {
   UpdateCacheConfigDocument,
   type CacheConfigInput,
   type CacheEntryOrder,
-} from './generated/graphql.js';
+} from '../src/generated/graphql.js';
 import { createHarness, dataOf, errorCodes, type Harness } from './helpers/harness.js';
 
 const TOKEN = 'an-admin-token-of-some-length';

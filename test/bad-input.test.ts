@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from './generated/graphql.js';
+import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, errorCodes, type Harness, type OperationResult } from './helpers/harness.js';
 
 const LIMITS = { MAX_PROMPT_LENGTH: '100', MAX_PARAMETERS_BYTES: '64', MAX_BATCH_SIZE: '5' };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CacheStatsDocument, GenerationDocument } from './generated/graphql.js';
+import { CacheStatsDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, listen, postOperation, type Listening } from './helpers/harness.js';
 
 describe('single-flight across operations', () => {

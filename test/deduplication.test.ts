@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { CacheStatsDocument, DuplicatesInOneOperationDocument, GenerationsDocument } from './generated/graphql.js';
+import { CacheStatsDocument, DuplicatesInOneOperationDocument, GenerationsDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf } from './helpers/harness.js';
 
 describe('memoization inside one operation', () => {

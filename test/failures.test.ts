@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CacheStatsDocument, GenerationDocument, GenerationsDocument } from './generated/graphql.js';
+import { CacheStatsDocument, GenerationDocument, GenerationsDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, errorCodes } from './helpers/harness.js';
 
 describe('generator failures', () => {

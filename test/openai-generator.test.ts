@@ -6,7 +6,7 @@ import { OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import { createYogaServer } from '../src/yoga.js';
-import { GenerationDocument } from './generated/graphql.js';
+import { GenerationDocument } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
 import { dataOf, errorCodes, postOperation } from './helpers/harness.js';
 import { DEFAULT_CONTENT, startOpenAIServer, unreachableBaseUrl, type FakeOpenAIServer } from './helpers/openai-server.js';

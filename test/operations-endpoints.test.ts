@@ -11,7 +11,7 @@ import {
   GenerationDocument,
   ResetCacheStatsDocument,
   UpdateCacheConfigDocument,
-} from './generated/graphql.js';
+} from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
 import { createHarness, dataOf, errorCodes, type Harness } from './helpers/harness.js';
 import { startOpenAIServer, unreachableBaseUrl, type FakeOpenAIServer } from './helpers/openai-server.js';

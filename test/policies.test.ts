@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from './generated/graphql.js';
+import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, errorCodes } from './helpers/harness.js';
 
 describe('cache policies', () => {

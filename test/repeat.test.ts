@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CacheStatsDocument, GenerateDocument, GenerationDocument } from './generated/graphql.js';
+import { CacheStatsDocument, GenerateDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf } from './helpers/harness.js';
 
 describe('repeats across operations', () => {

@@ -4,7 +4,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GenerationDocument } from './generated/graphql.js';
+import { GenerationDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, postOperation } from './helpers/harness.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));

@@ -8,7 +8,7 @@ import {
   GenerationDocument,
   UpdateCacheConfigDocument,
   type CacheEventsSubscription,
-} from './generated/graphql.js';
+} from '../src/generated/graphql.js';
 import { createHarness, dataOf, listen, postOperation, type Harness, type Listening } from './helpers/harness.js';
 import { subscribe, type Subscriber, type Transport } from './helpers/subscribers.js';
 
