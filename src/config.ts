@@ -18,6 +18,7 @@ export const DEFAULT_GENERATOR_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_PROMPT_LENGTH = 32_768;
 export const DEFAULT_MAX_PARAMETERS_BYTES = 16_384;
 export const DEFAULT_MAX_BATCH_SIZE = 100;
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
 /** Longest TTL, default or per request: a year. */
 export const MAX_TTL_SECONDS = 31_536_000;
 /** lru-cache preallocates its index arrays for `max` entries, so the entry bound is capped. */
@@ -62,6 +63,8 @@ export interface InputLimits {
   readonly maxBatchSize: number;
   /** Largest per-request `ttlSeconds`. */
   readonly maxTtlSeconds: number;
+  /** Bytes of an HTTP request body. */
+  readonly maxRequestBodyBytes: number;
 }
 
 export interface Config {
@@ -119,6 +122,7 @@ const environmentSchema = z.object({
   MAX_PROMPT_LENGTH: int(1).default(DEFAULT_MAX_PROMPT_LENGTH),
   MAX_PARAMETERS_BYTES: int(2).default(DEFAULT_MAX_PARAMETERS_BYTES),
   MAX_BATCH_SIZE: int(1, 10_000).default(DEFAULT_MAX_BATCH_SIZE),
+  MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
   REDIS_URL: redisUrl.optional(),
   CACHE_SNAPSHOT_PATH: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -181,6 +185,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxParametersBytes: env.MAX_PARAMETERS_BYTES,
       maxBatchSize: env.MAX_BATCH_SIZE,
       maxTtlSeconds: MAX_TTL_SECONDS,
+      maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
     }),
     redisUrl: env.REDIS_URL,
     snapshotPath: env.CACHE_SNAPSHOT_PATH,

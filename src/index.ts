@@ -21,7 +21,7 @@ const logger = createLogger(config.logLevel);
 const service = createGenerationService(config);
 logServiceEvents(service, logger);
 const yoga = createYogaServer({ service, config, logger, metrics: createMetrics(service).registry });
-const { server, close } = createHttpServer(yoga);
+const { server, close } = createHttpServer(yoga, config.limits);
 
 server.listen(config.port, config.host, () => {
   const address = server.address();

@@ -69,5 +69,7 @@ export function createYogaServer({ service, config, logger, metrics }: YogaDepen
     graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
     renderGraphiQL,
     landingPage: false,
+    // The HTTP server enforces the body limit (src/http-server.ts), where it costs less.
+    maxRequestBodySize: false,
   });
 }

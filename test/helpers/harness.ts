@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
-import type { Config } from '../../src/config.js';
+import { DEFAULT_MAX_REQUEST_BODY_BYTES, type Config } from '../../src/config.js';
 import { createGenerationService, type ServiceOverrides } from '../../src/generation/create.js';
 import { createHttpServer } from '../../src/http-server.js';
 import { createLogger, type Logger } from '../../src/logger.js';
@@ -99,8 +99,12 @@ export interface Listening {
 }
 
 /** Serves a Yoga instance (HTTP, SSE and graphql-ws) on a free port of 127.0.0.1 (or the given host). */
-export async function listen(yoga: GencacheYoga, host = '127.0.0.1'): Promise<Listening> {
-  const { server, close } = createHttpServer(yoga);
+export async function listen(
+  yoga: GencacheYoga,
+  host = '127.0.0.1',
+  maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES,
+): Promise<Listening> {
+  const { server, close } = createHttpServer(yoga, { maxRequestBodyBytes });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
