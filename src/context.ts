@@ -16,8 +16,11 @@ export interface Context {
   adminAccess(): AdminAccess;
   /** The operation's loader for one policy and TTL: duplicate keys within the operation load once. */
   generationLoader(options: LoadOptions): GenerationLoader;
-  /** Key and status per response path of each generation served; becomes `extensions.cache`. */
-  readonly cacheReport: Map<string, { key: string; status: CacheStatus }>;
+  /**
+   * Key and status per response path of each generation served; becomes `extensions.cache`.
+   * Undefined until the first generation is served.
+   */
+  cacheReport: Record<string, { key: string; status: CacheStatus }> | undefined;
 }
 
 export interface ContextDependencies {
@@ -43,10 +46,13 @@ class CountingPromiseMap<V> extends Map<string, V> {
   }
 }
 
-/** Creates the context of one operation, with fresh loaders; the only place loaders are made. */
+/**
+ * Creates the context of one operation, with fresh loaders; the only place loaders are made.
+ * Credentials are read only when an admin field asks: most operations never do.
+ */
 export function createContext(
   { service, limits, logger, authenticate }: ContextDependencies,
-  credentials: AdminCredentials,
+  credentials: () => AdminCredentials,
 ): Context {
   const loaders = new Map<string, GenerationLoader>();
   let access: AdminAccess | undefined;
@@ -54,8 +60,8 @@ export function createContext(
     service,
     limits,
     logger,
-    adminAccess: () => (access ??= authenticate(credentials)),
-    cacheReport: new Map(),
+    adminAccess: () => (access ??= authenticate(credentials())),
+    cacheReport: undefined,
     generationLoader(options) {
       const id = `${options.policy}:${options.ttlSeconds ?? ''}`;
       let loader = loaders.get(id);

@@ -1,5 +1,5 @@
 import { print } from 'graphql';
-import { createYoga, maskError, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, maskError, type GraphiQLOptions, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminAuthenticator } from './auth.js';
@@ -20,6 +20,8 @@ export interface YogaDependencies {
   readonly logger: Logger;
   /** Served at /metrics. */
   readonly metrics: Registry;
+  /** Plugins to run after the service's own, e.g. a whole-response cache to compare against. */
+  readonly plugins?: readonly Plugin[];
 }
 
 /** What the server adapter adds to Yoga's context: node's request (HTTP and WebSocket alike). */
@@ -50,22 +52,23 @@ const renderGraphiQL = (options?: GraphiQLOptions): Promise<string> =>
   (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => render(options)));
 
 /** The GraphQL server: schema, per-operation context and plugins. It never listens. */
-export function createYogaServer({ service, config, logger, metrics }: YogaDependencies): GencacheYoga {
+export function createYogaServer({ service, config, logger, metrics, plugins = [] }: YogaDependencies): GencacheYoga {
   const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
   return createYoga<ServerContext, Context>({
     schema,
-    context: ({ request, req, connectionParams }) => {
-      // HTTP requests carry a Fetch request; WebSocket operations the upgrade request and the
-      // connection parameters of `connection_init`, which a browser's WebSocket needs for headers.
-      const fromParams = connectionParams?.['authorization'] ?? connectionParams?.['Authorization'];
-      return createContext(dependencies, {
-        authorization:
-          typeof fromParams === 'string' ? fromParams : (request?.headers.get('authorization') ?? req?.headers.authorization),
-        remoteAddress: req?.socket.remoteAddress,
-      });
-    },
+    context: ({ request, req, connectionParams }) =>
+      createContext(dependencies, () => {
+        // HTTP requests carry a Fetch request; WebSocket operations the upgrade request and the
+        // connection parameters of `connection_init`, where a browser's WebSocket puts headers.
+        const fromParams = connectionParams?.['authorization'] ?? connectionParams?.['Authorization'];
+        return {
+          authorization:
+            typeof fromParams === 'string' ? fromParams : (request?.headers.get('authorization') ?? req?.headers.authorization),
+          remoteAddress: req?.socket.remoteAddress,
+        };
+      }),
     maskedErrors: { maskError: maskUnexpected },
-    plugins: [useOperationsEndpoints({ service, metrics }), useRequestErrorCodes(), useCacheReport()],
+    plugins: [useOperationsEndpoints({ service, metrics }), useRequestErrorCodes(), useCacheReport(), ...plugins],
     graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
     renderGraphiQL,
     landingPage: false,

@@ -353,10 +353,26 @@ describe('generationKey', () => {
   });
 });
 
+describe('the key of a request', () => {
+  it('is the hash of the RFC 8785 canonical JSON of prompt, model and parameters with defaults', () => {
+    fc.assert(
+      fc.property(prompt, model, parameters, (text, name, given) => {
+        const request = toGenerationRequest({ prompt: text, model: name, parameters: given }, generator, limits);
+        const canonical = canonicalJson({ prompt: text, model: name, parameters: { ...generator.defaultParameters, ...given } });
+        expect(request.key).toBe(generationKey(generator.id, canonical));
+      }),
+    );
+  });
+});
+
 describe('inputs that cannot be keyed', () => {
   it('rejects a prompt with a lone surrogate as BAD_USER_INPUT', () => {
     expect(() => keyOf({ prompt: 'broken \uD800 text' })).toThrow(GencacheError);
-    expect(() => keyOf({ prompt: 'broken \uD800 text' })).toThrow(/not valid JSON/);
+    expect(() => keyOf({ prompt: 'broken \uD800 text' })).toThrow(/lone surrogate/);
+  });
+
+  it('rejects a parameter string with a lone surrogate as BAD_USER_INPUT', () => {
+    expect(() => keyOf({ prompt: 'fine', parameters: { style: 'broken \uDC00' } })).toThrow(/not valid JSON/);
   });
 
   it('throws a TypeError from canonicalJson for a value that is not JSON', () => {

@@ -24,6 +24,7 @@ export function toGenerationRequest(
 ): GenerationRequest {
   const { prompt } = input;
   if (prompt.trim() === '') throw badUserInput('prompt must not be empty');
+  if (!prompt.isWellFormed()) throw badUserInput('prompt is not well-formed Unicode: it has a lone surrogate');
   if (prompt.length > limits.maxPromptLength) {
     throw badUserInput(`prompt is ${prompt.length} characters; the limit is ${limits.maxPromptLength}`);
   }
@@ -37,22 +38,24 @@ export function toGenerationRequest(
   if (!isPlainObject(given)) {
     throw badUserInput(`parameters must be a JSON object, got ${Array.isArray(given) ? 'an array' : typeof given}`);
   }
+  // Canonical and plain JSON have the same length: only the order of keys differs.
+  const parametersBytes = Buffer.byteLength(JSON.stringify(given));
+  if (parametersBytes > limits.maxParametersBytes) {
+    throw badUserInput(`parameters are ${parametersBytes} bytes as JSON; the limit is ${limits.maxParametersBytes}`);
+  }
   const parameters = { ...generator.defaultParameters, ...given } as JsonObject;
   const problem = generator.checkParameters?.(parameters);
   if (problem !== undefined) throw badUserInput(`parameters: ${problem}`);
 
   let canonicalParameters: string;
-  let canonicalInput: string;
   try {
-    canonicalParameters = canonicalJson(given);
-    canonicalInput = canonicalJson({ prompt, model, parameters });
+    canonicalParameters = canonicalJson(parameters);
   } catch (error) {
-    throw badUserInput(`input is not valid JSON: ${(error as Error).message}`);
+    throw badUserInput(`parameters are not valid JSON: ${(error as Error).message}`);
   }
-  const parametersBytes = Buffer.byteLength(canonicalParameters);
-  if (parametersBytes > limits.maxParametersBytes) {
-    throw badUserInput(`parameters are ${parametersBytes} bytes as JSON; the limit is ${limits.maxParametersBytes}`);
-  }
+  // The canonical JSON of { prompt, model, parameters }, written out: keys in sorted order, and
+  // the prompt, the longest part, serialised once by JSON.stringify rather than walked twice.
+  const canonicalInput = `{"model":${JSON.stringify(model)},"parameters":${canonicalParameters},"prompt":${JSON.stringify(prompt)}}`;
 
   return { key: generationKey(generator.id, canonicalInput), prompt, model, parameters };
 }

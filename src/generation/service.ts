@@ -141,15 +141,29 @@ export class GenerationService {
    * Loads a batch of requests with distinct keys. Resolves to one item per request, in order: a
    * result, null (CACHE_ONLY and not cached), or the Error of that request; it never rejects.
    */
-  async loadMany(
-    requests: readonly GenerationRequest[],
-    options: LoadOptions,
-  ): Promise<(GenerationResult | null | Error)[]> {
-    return Promise.all(
-      requests.map((request) =>
-        this.#load(request, options).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
-      ),
-    );
+  loadMany(requests: readonly GenerationRequest[], options: LoadOptions): Promise<(GenerationResult | null | Error)[]> {
+    // Hits are answered synchronously; only generations are waited for, so that a batch of hits
+    // costs no promise per key.
+    const results: (GenerationResult | null | Error)[] = new Array(requests.length);
+    let waiting: Promise<void>[] | undefined;
+    requests.forEach((request, index) => {
+      try {
+        const result = this.#load(request, options);
+        if (result instanceof Promise) {
+          (waiting ??= []).push(
+            result.then(
+              (value) => void (results[index] = value),
+              (error: unknown) => void (results[index] = asError(error)),
+            ),
+          );
+        } else {
+          results[index] = result;
+        }
+      } catch (error) {
+        results[index] = asError(error);
+      }
+    });
+    return waiting === undefined ? Promise.resolve(results) : Promise.all(waiting).then(() => results);
   }
 
   /** Counts loads that the per-operation memoization answered without reaching the service. */
@@ -194,7 +208,10 @@ export class GenerationService {
     this.#shutdown.abort(new GencacheError('GENERATION_FAILED', 'the server is shutting down'));
   }
 
-  async #load(request: GenerationRequest, { policy, ttlSeconds }: LoadOptions): Promise<GenerationResult | null> {
+  #load(
+    request: GenerationRequest,
+    { policy, ttlSeconds }: LoadOptions,
+  ): GenerationResult | null | Promise<GenerationResult | null> {
     const readsCache = policy === 'CACHE_FIRST' || policy === 'CACHE_ONLY';
     const store = policy !== 'NO_STORE' && policy !== 'CACHE_ONLY';
     if (readsCache && this.cache.settings.enabled) {
@@ -221,8 +238,7 @@ export class GenerationService {
       flight = this.#startFlight(request, store, ttlSeconds);
       status = readsCache ? 'MISS' : 'BYPASS';
     }
-    const { record, entry } = await flight.promise;
-    return { record, status, expiresAt: entry?.expiresAt };
+    return flight.promise.then(({ record, entry }) => ({ record, status, expiresAt: entry?.expiresAt }));
   }
 
   #startFlight(request: GenerationRequest, store: boolean, ttlSeconds: number | undefined): Flight {
@@ -296,6 +312,8 @@ export class GenerationService {
     });
   }
 }
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
 function asGenerationFailure(error: unknown): GencacheError {
   if (error instanceof GencacheError) return error;

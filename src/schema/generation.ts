@@ -103,7 +103,7 @@ async function loadOne(
   const options = loadOptions(policy, ttlSeconds, context);
   const request = toGenerationRequest(input, context.service.generator, context.limits);
   const result = await context.generationLoader(options).load(request);
-  if (result !== null) context.cacheReport.set(responsePath(info), { key: result.record.key, status: result.status });
+  if (result !== null) (context.cacheReport ??= {})[responsePath(info)] = { key: result.record.key, status: result.status };
   return result;
 }
 
@@ -139,7 +139,7 @@ builder.queryFields((t) => ({
       const path = responsePath(info);
       results.forEach((result, index) => {
         if (result !== null && !(result instanceof Error)) {
-          context.cacheReport.set(`${path}.${index}`, { key: result.record.key, status: result.status });
+          (context.cacheReport ??= {})[`${path}.${index}`] = { key: result.record.key, status: result.status };
         }
       });
       // graphql-js reports an Error in a list as that item's error, with its index in the path.

@@ -1,0 +1,462 @@
+/**
+ * The local benchmark (`npm run bench`): measures the cache against its baselines in one run,
+ * side by side, and reports ratios. It starts every server it needs on 127.0.0.1 (pinned to
+ * core 0 when `taskset` exists, the client on core 1), stops them at the end, prints a table
+ * and writes load/results/latest.json. `--smoke` runs every section briefly (the test suite
+ * does, so that the benchmark cannot rot); `--out <file>` writes the JSON elsewhere.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, type as osType, release } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { print } from 'graphql';
+import { ResultCache, type GenerationRecord } from '../../src/cache/result-cache.js';
+import { GenerationDocument, GenerationsDocument } from '../../src/generated/graphql.js';
+import type { Variant } from './server.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const smoke = args.includes('--smoke');
+const outIndex = args.indexOf('--out');
+const outFile = outIndex >= 0 ? resolve(args[outIndex + 1]!) : resolve(ROOT, 'load/results/latest.json');
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+// The client runs on core 1, the servers on core 0: re-run this process pinned.
+if (hasTaskset && process.env['BENCH_PINNED'] === undefined) {
+  const child = spawnSync('taskset', ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_PINNED: '1' },
+  });
+  process.exit(child.status ?? 1);
+}
+
+/** Durations and sizes; the smoke run keeps every section but makes each short. */
+const SCALE = smoke
+  ? { seconds: 0.5, rounds: 1, warmupSeconds: 0.3, pool: 24, coalesce: { prompts: 3, concurrent: 20 }, memoryEntries: 1000 }
+  : { seconds: 5, rounds: 3, warmupSeconds: 2, pool: 300, coalesce: { prompts: 5, concurrent: 50 }, memoryEntries: 10_000 };
+const GENERATOR_LATENCY_MS = 50;
+const GENERATOR_CONCURRENCY = 4;
+
+const progress = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+interface RunningServer {
+  readonly variant: Variant;
+  readonly url: string;
+  readonly process: ChildProcess;
+}
+
+async function startServer(variant: Variant, env: Record<string, string> = {}): Promise<RunningServer> {
+  const command = [process.execPath, '--import', 'tsx', resolve(ROOT, 'load/bench/server.ts'), variant, '0'];
+  const child = spawn(hasTaskset ? 'taskset' : command[0]!, hasTaskset ? ['-c', '0', ...command] : command.slice(1), {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'silent',
+      GENERATOR: 'simulated',
+      GENERATOR_LATENCY_MS: String(GENERATOR_LATENCY_MS),
+      GENERATOR_CONCURRENCY: String(GENERATOR_CONCURRENCY),
+      GENERATOR_QUEUE_MAX: '100000',
+      CACHE_MAX_SIZE: '100000',
+      NODE_ENV: 'production',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolvePort, reject) => {
+    child.once('exit', (code) => reject(new Error(`${variant} server exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /^listening (\d+)$/.exec(line);
+      if (match) resolvePort(Number(match[1]));
+    });
+  });
+  return { variant, url: `http://127.0.0.1:${port}/graphql`, process: child };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+interface Measured {
+  readonly requestsPerSecond: number;
+  readonly requests: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+  readonly failures: number;
+}
+
+interface Load {
+  readonly url: string;
+  readonly connections: number;
+  readonly seconds: number;
+  /** A fixed body, or a function giving the body of each request. */
+  readonly body: string | (() => string);
+  readonly onBody?: (body: string) => void;
+}
+
+async function cannon({ url, connections, seconds, body, onBody }: Load): Promise<Measured> {
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        ...(typeof body === 'string' ? { body } : { setupRequest: (request) => ({ ...request, body: body() }) }),
+        ...(onBody ? { onResponse: (_status: number, responseBody: string) => onBody(responseBody) } : {}),
+      },
+    ],
+  });
+  return {
+    requestsPerSecond: result.requests.average,
+    requests: result.requests.total,
+    latencyMs: { p50: result.latency.p50, p99: result.latency.p99 },
+    failures: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+/** Generator calls the server has finished, from its Prometheus counters. */
+async function generatorCalls(server: RunningServer): Promise<number> {
+  const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
+  let total = 0;
+  for (const match of text.matchAll(/^gencache_generation_duration_seconds_count\{[^}]*\} (\d+)$/gm)) total += Number(match[1]);
+  return total;
+}
+
+/** Stores a pool of prompts through `generations` batches. */
+async function warmPool(server: RunningServer, prompts: readonly string[]): Promise<void> {
+  for (let start = 0; start < prompts.length; start += 100) {
+    const inputs = prompts.slice(start, start + 100).map((prompt) => ({ prompt }));
+    const { json } = await post(server.url, { query: print(GenerationsDocument), variables: { inputs } });
+    if (json['errors']) throw new Error(`warming ${server.variant} failed: ${JSON.stringify(json['errors'])}`);
+  }
+}
+
+const generationBody = (prompt: string) => JSON.stringify({ query: print(GenerationDocument), variables: { input: { prompt } } });
+const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b);
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+/** 1. Requests/s of a cached generation against bare Yoga, default and tuned, alternating. */
+async function hitPath(gencache: RunningServer, bare: RunningServer, tuned: RunningServer) {
+  const hitBody = generationBody('the hit-path prompt');
+  const helloBody = JSON.stringify({ query: '{ hello }' });
+  const { json } = await post(gencache.url, JSON.parse(hitBody));
+  if (json['errors']) throw new Error('hit-path warm-up failed');
+  const runs: Record<string, Measured[]> = { gencache: [], 'bare-yoga': [], 'bare-yoga-tuned': [] };
+  const targets = [
+    ['gencache', gencache, hitBody],
+    ['bare-yoga', bare, helloBody],
+    ['bare-yoga-tuned', tuned, helloBody],
+  ] as const;
+  for (const [name, server, body] of targets) {
+    await cannon({ url: server.url, connections: 50, seconds: SCALE.warmupSeconds, body });
+    progress(`  warmed ${name}`);
+  }
+  for (let r = 0; r < SCALE.rounds; r++) {
+    for (const [name, server, body] of targets) {
+      const measured = await cannon({ url: server.url, connections: 50, seconds: SCALE.seconds, body });
+      runs[name]!.push(measured);
+      progress(`  round ${r + 1}/${SCALE.rounds} ${name}: ${Math.round(measured.requestsPerSecond)} req/s`);
+    }
+  }
+  const rps = (name: string) => median(runs[name]!.map((run) => run.requestsPerSecond));
+  // The limit still holds: a body over MAX_REQUEST_BODY_BYTES (1 MiB) is refused.
+  const oversized = await fetch(gencache.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ cacheStats { hits } }', padding: 'x'.repeat(2 * 1024 * 1024) }),
+  });
+  await oversized.body?.cancel();
+  const hitRuns = runs['gencache']!;
+  return {
+    requestsPerSecond: { gencacheHit: round(rps('gencache')), bareYoga: round(rps('bare-yoga')), bareYogaTuned: round(rps('bare-yoga-tuned')) },
+    ratioToBareYoga: round(ratio(rps('gencache'), rps('bare-yoga'))),
+    ratioToBareYogaTuned: round(ratio(rps('gencache'), rps('bare-yoga-tuned'))),
+    targets: { ratioToBareYoga: 2.0, ratioToBareYogaTuned: 0.9 },
+    oversizedBodyStatus: oversized.status,
+    failures: Object.values(runs).flat().reduce((sum, run) => sum + run.failures, 0),
+    hitLatencyMs: { p50: median(hitRuns.map((run) => run.latencyMs.p50)), p99: median(hitRuns.map((run) => run.latencyMs.p99)) },
+    rounds: SCALE.rounds,
+    secondsPerRun: SCALE.seconds,
+  };
+}
+
+/** 2. Throughput at a 70% repeat share, against the same server with DISABLE_RESULT_CACHE=1. */
+async function speedup(gencache: RunningServer, uncached: RunningServer) {
+  const repeatShare = 0.7;
+  const measure = async (server: RunningServer, label: string) => {
+    const pool = Array.from({ length: SCALE.pool }, (_, i) => `${label} pool prompt ${i}`);
+    await warmPool(server, pool);
+    let index = 0;
+    let fresh = 0;
+    // Exactly 7 of every 10 requests repeat the pool, in turn, so that no two concurrent
+    // requests share a prompt and coalescing does not help the uncached baseline.
+    const body = () => {
+      const i = index++;
+      return generationBody(i % 10 < repeatShare * 10 ? pool[i % pool.length]! : `${label} fresh prompt ${fresh++}`);
+    };
+    const measured = await cannon({ url: server.url, connections: 12, seconds: SCALE.seconds * 2, body });
+    progress(`  ${label}: ${Math.round(measured.requestsPerSecond)} req/s`);
+    return measured;
+  };
+  const cached = await measure(gencache, 'cached');
+  const baseline = await measure(uncached, 'uncached');
+  return {
+    repeatShare,
+    generatorLatencyMs: GENERATOR_LATENCY_MS,
+    generatorConcurrency: GENERATOR_CONCURRENCY,
+    requestsPerSecond: { cached: round(cached.requestsPerSecond), uncached: round(baseline.requestsPerSecond) },
+    speedup: round(ratio(cached.requestsPerSecond, baseline.requestsPerSecond)),
+    ideal: round(1 / (1 - repeatShare)),
+    target: 3.0,
+    failures: cached.failures + baseline.failures,
+  };
+}
+
+/** 3. N concurrent requests for each of K new prompts: the generator must run K times. */
+async function coalescing(gencache: RunningServer) {
+  const { prompts, concurrent } = SCALE.coalesce;
+  const before = await generatorCalls(gencache);
+  const statuses: Record<string, number> = {};
+  await Promise.all(
+    Array.from({ length: prompts }, (_, k) => `coalescing prompt ${k} ${Date.now()}`).flatMap((prompt) =>
+      Array.from({ length: concurrent }, async () => {
+        const { json } = await post(gencache.url, JSON.parse(generationBody(prompt)));
+        const status = String((json['data'] as { generation?: { cacheStatus?: string } } | undefined)?.generation?.cacheStatus ?? 'ERROR');
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      }),
+    ),
+  );
+  const calls = (await generatorCalls(gencache)) - before;
+  progress(`  ${prompts} prompts x ${concurrent} requests: ${calls} generator calls`);
+  return { prompts, concurrentPerPrompt: concurrent, requests: prompts * concurrent, generatorCalls: calls, statuses, holds: calls === prompts };
+}
+
+/** Document shapes that ask for the same generation differently: selections, aliases, lists. */
+function documentShapes(): string[] {
+  const fields = ['key', 'output', 'model', 'cacheStatus', 'prompt', 'generationMs', 'contentType', 'createdAt'];
+  const shapes = new Set<string>();
+  for (let i = 0; i < 48; i++) {
+    const selection = fields.filter((_, f) => (i >> (f % 5)) & 1 || f === i % fields.length).join(' ');
+    const alias = i % 3 === 0 ? '' : `g${i}: `;
+    const field =
+      i % 4 === 3
+        ? `${alias}generations(inputs: [$input, $input]) { ${selection || 'key'} }`
+        : `${alias}generation(input: $input) { ${selection || 'key'} }`;
+    shapes.add(`query Shape${i}($input: GenerationInput!) { ${field} }`);
+  }
+  return [...shapes];
+}
+
+/** 4. Field-level caching against whole-response caching (field cache off, response cache on). */
+async function againstResponseCache(gencache: RunningServer, responseCache: RunningServer) {
+  const shapes = documentShapes();
+  const pool = Array.from({ length: SCALE.pool / 6 }, (_, i) => `shared generation ${i}`);
+  const shared = async (server: RunningServer) => {
+    await warmPool(server, pool);
+    const calls = await generatorCalls(server);
+    let index = 0;
+    let responseCacheHits = 0;
+    const body = () => {
+      const i = index++;
+      return JSON.stringify({ query: shapes[(i * 7) % shapes.length], variables: { input: { prompt: pool[i % pool.length] } } });
+    };
+    const measured = await cannon({
+      url: server.url,
+      connections: 50,
+      seconds: SCALE.seconds * 2,
+      body,
+      onBody: (text) => {
+        if (text.includes('"responseCache":{"hit":true')) responseCacheHits++;
+      },
+    });
+    const generated = (await generatorCalls(server)) - calls;
+    progress(`  shared generations, ${server.variant}: ${Math.round(measured.requestsPerSecond)} req/s, ${generated} generator calls`);
+    return { measured, servedWithoutGenerator: round(1 - ratio(generated, measured.requests), 4), responseCacheHits };
+  };
+  const identical = async (server: RunningServer) => {
+    const body = generationBody('identical repeat');
+    await post(server.url, JSON.parse(body));
+    const results: Measured[] = [];
+    for (let r = 0; r < SCALE.rounds; r++) results.push(await cannon({ url: server.url, connections: 50, seconds: SCALE.seconds, body }));
+    const rps = median(results.map((result) => result.requestsPerSecond));
+    progress(`  identical repeats, ${server.variant}: ${Math.round(rps)} req/s`);
+    return rps;
+  };
+  const ours = await shared(gencache);
+  const theirs = await shared(responseCache);
+  const oursIdentical = await identical(gencache);
+  const theirsIdentical = await identical(responseCache);
+  return {
+    documentShapes: shapes.length,
+    sharedGenerations: pool.length,
+    sharedWorkload: {
+      requestsPerSecond: { fieldCache: round(ours.measured.requestsPerSecond), responseCache: round(theirs.measured.requestsPerSecond) },
+      servedWithoutGenerator: { fieldCache: ours.servedWithoutGenerator, responseCache: theirs.servedWithoutGenerator },
+      responseCacheHitRate: round(ratio(theirs.responseCacheHits, theirs.measured.requests), 4),
+      ratio: round(ratio(ours.measured.requestsPerSecond, theirs.measured.requestsPerSecond)),
+      target: 3.0,
+    },
+    identicalRepeats: {
+      requestsPerSecond: { fieldCache: round(oursIdentical), responseCache: round(theirsIdentical) },
+      ratio: round(ratio(oursIdentical, theirsIdentical)),
+      target: 1.0,
+    },
+    failures: ours.measured.failures + theirs.measured.failures,
+  };
+}
+
+/** 5. Bytes the cache reports against heap growth after GC, for entries of a known size. */
+function memoryAccounting() {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  const cache = new ResultCache({ enabled: true, maxEntries: SCALE.memoryEntries, maxBytes: 2 ** 40, defaultTtlSeconds: 0 });
+  const outputChars = 1000;
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < SCALE.memoryEntries; i++) {
+    const record: GenerationRecord = {
+      key: `${i}`.padStart(64, '0'),
+      prompt: `memory prompt ${i}`,
+      model: 'sim-1',
+      parameters: { maxTokens: 64, temperature: 0.7 },
+      // Built per entry, so that no two entries share the string.
+      output: `${i} `.concat('x'.repeat(outputChars)).slice(0, outputChars),
+      contentType: 'text/plain',
+      createdAt: Date.now(),
+      generationMs: 1000,
+    };
+    cache.set(record);
+  }
+  gc();
+  gc();
+  const growth = process.memoryUsage().heapUsed - before;
+  const { bytes, entries } = cache.stats();
+  progress(`  ${entries} entries: ${bytes} bytes reported, ${growth} bytes of heap`);
+  return {
+    entries,
+    outputCharsPerEntry: outputChars,
+    reportedBytes: bytes,
+    heapGrowthBytes: growth,
+    reportedToHeapRatio: round(ratio(bytes, growth), 3),
+    heapBytesPerEntry: Math.round(growth / entries),
+  };
+}
+
+/** 6. Latency of misses: every request a new prompt, as many connections as generator slots. */
+async function missLatency(gencache: RunningServer) {
+  let fresh = 0;
+  const measured = await cannon({
+    url: gencache.url,
+    connections: GENERATOR_CONCURRENCY,
+    seconds: SCALE.seconds,
+    body: () => generationBody(`miss latency prompt ${fresh++} ${process.pid}`),
+  });
+  progress(`  misses: p50 ${measured.latencyMs.p50} ms, p99 ${measured.latencyMs.p99} ms`);
+  return { generatorLatencyMs: GENERATOR_LATENCY_MS, ...measured.latencyMs, failures: measured.failures };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run
+
+async function main() {
+  const started = Date.now();
+  progress(`gencache benchmark${smoke ? ' (smoke)' : ''}: starting servers${hasTaskset ? ' on core 0, client on core 1' : ' (no taskset: unpinned)'}`);
+  const servers = await Promise.all([
+    startServer('gencache'),
+    startServer('gencache', { DISABLE_RESULT_CACHE: '1' }),
+    startServer('bare-yoga'),
+    startServer('bare-yoga-tuned'),
+    startServer('response-cache'),
+  ]);
+  const [gencache, uncached, bare, tuned, responseCache] = servers as [RunningServer, RunningServer, RunningServer, RunningServer, RunningServer];
+  try {
+    progress('[1/6] hit-path throughput');
+    const hit = await hitPath(gencache, bare, tuned);
+    progress('[2/6] speedup at a 70% repeat share');
+    const repeat = await speedup(gencache, uncached);
+    progress('[3/6] coalescing');
+    const coalesce = await coalescing(gencache);
+    progress('[4/6] against whole-response caching');
+    const response = await againstResponseCache(gencache, responseCache);
+    progress('[5/6] memory accounting');
+    const memory = memoryAccounting();
+    progress('[6/6] miss latency');
+    const misses = await missLatency(gencache);
+
+    const cpu = cpus()[0];
+    const results = {
+      date: new Date().toISOString(),
+      smoke,
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpu?.model ?? 'unknown',
+        memoryGiB: round(totalmem() / 2 ** 30, 1),
+        os: `${osType()} ${release()}`,
+        node: process.version,
+        pinned: hasTaskset,
+      },
+      hitPath: hit,
+      speedup: repeat,
+      coalescing: coalesce,
+      responseCache: response,
+      memory,
+      latencyMs: { hit: hit.hitLatencyMs, miss: { p50: misses.p50, p99: misses.p99, generatorLatencyMs: misses.generatorLatencyMs } },
+      durationSeconds: round((Date.now() - started) / 1000, 1),
+    };
+    mkdirSync(dirname(outFile), { recursive: true });
+    writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+    printTable(results);
+    process.stdout.write(`\nwrote ${outFile}\n`);
+  } finally {
+    for (const server of servers) server.process.kill('SIGTERM');
+  }
+}
+
+function printTable(results: {
+  hitPath: Awaited<ReturnType<typeof hitPath>>;
+  speedup: Awaited<ReturnType<typeof speedup>>;
+  coalescing: Awaited<ReturnType<typeof coalescing>>;
+  responseCache: Awaited<ReturnType<typeof againstResponseCache>>;
+  memory: ReturnType<typeof memoryAccounting>;
+  latencyMs: { hit: { p50: number; p99: number }; miss: { p50: number; p99: number } };
+}) {
+  const { hitPath: hit, speedup: repeat, coalescing: coalesce, responseCache: response, memory, latencyMs } = results;
+  const mark = (ok: boolean) => (ok ? 'ok' : 'BELOW TARGET');
+  const rows: [string, string, string, string][] = [
+    ['measure', 'figure', 'target', ''],
+    ['hit path: gencache vs bare Yoga (defaults)', `${hit.ratioToBareYoga}x (${hit.requestsPerSecond.gencacheHit} vs ${hit.requestsPerSecond.bareYoga} req/s)`, '>= 2.0x', mark(hit.ratioToBareYoga >= 2)],
+    ['hit path: gencache vs bare Yoga (no body check)', `${hit.ratioToBareYogaTuned}x (vs ${hit.requestsPerSecond.bareYogaTuned} req/s)`, '>= 0.9x', mark(hit.ratioToBareYogaTuned >= 0.9)],
+    ['oversized body (2 MiB) status', String(hit.oversizedBodyStatus), '413', mark(hit.oversizedBodyStatus === 413)],
+    ['speedup at 70% repeats vs cache off', `${repeat.speedup}x (${repeat.requestsPerSecond.cached} vs ${repeat.requestsPerSecond.uncached} req/s; ideal ${repeat.ideal}x)`, '>= 3.0x', mark(repeat.speedup >= 3)],
+    ['coalescing: generator calls', `${coalesce.generatorCalls} for ${coalesce.prompts} prompts x ${coalesce.concurrentPerPrompt}`, `= ${coalesce.prompts}`, mark(coalesce.holds)],
+    ['shared generations vs response cache', `${response.sharedWorkload.ratio}x (${response.sharedWorkload.requestsPerSecond.fieldCache} vs ${response.sharedWorkload.requestsPerSecond.responseCache} req/s)`, '>= 3.0x', mark(response.sharedWorkload.ratio >= 3)],
+    ['  served without a generator call', `${response.sharedWorkload.servedWithoutGenerator.fieldCache} vs ${response.sharedWorkload.servedWithoutGenerator.responseCache} (response cache hit rate ${response.sharedWorkload.responseCacheHitRate})`, '', ''],
+    ['identical repeats vs response cache', `${response.identicalRepeats.ratio}x (${response.identicalRepeats.requestsPerSecond.fieldCache} vs ${response.identicalRepeats.requestsPerSecond.responseCache} req/s)`, '>= 1.0x', mark(response.identicalRepeats.ratio >= 1)],
+    ['memory: reported bytes / heap growth', `${memory.reportedToHeapRatio} (${memory.entries} entries, ${memory.heapBytesPerEntry} heap bytes each)`, '', ''],
+    ['latency of hits p50 / p99', `${latencyMs.hit.p50} / ${latencyMs.hit.p99} ms (50 connections)`, '', ''],
+    ['latency of misses p50 / p99', `${latencyMs.miss.p50} / ${latencyMs.miss.p99} ms (generator ${GENERATOR_LATENCY_MS} ms)`, '', ''],
+  ];
+  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
+  process.stdout.write('\n');
+  for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
