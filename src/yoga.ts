@@ -1,3 +1,4 @@
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { print } from 'graphql';
 import { createYoga, maskError, type GraphiQLOptions, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
@@ -68,7 +69,7 @@ export function createYogaServer({ service, config, logger, metrics, plugins = [
         };
       }),
     maskedErrors: { maskError: maskUnexpected },
-    plugins: [useOperationsEndpoints({ service, metrics }), useRequestErrorCodes(), useCacheReport(), ...plugins],
+    plugins: [useOperationsEndpoints({ service, metrics }), useGraphQlJit(), useRequestErrorCodes(), useCacheReport(), ...plugins],
     graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
     renderGraphiQL,
     landingPage: false,

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { InputLimits } from '../config.js';
 import { canonicalJson, generationKey } from '../cache/keys.js';
 import { badUserInput } from '../errors.js';
@@ -12,6 +13,48 @@ export interface GenerationInput {
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
+
+interface PreparedParameters {
+  /** The given parameters over the generator's defaults. */
+  readonly parameters: JsonObject;
+  readonly canonicalParameters: string;
+  /** Why the parameters are refused, if they are. */
+  readonly problem: string | undefined;
+}
+
+/** Parameter sets seen recently, per generator: most requests repeat a few (often `{}`). */
+const PREPARED_PER_GENERATOR = 1000;
+/** Characters of parameter JSON kept in that memo, per generator. */
+const PREPARED_MAX_CHARS = 1_000_000;
+const prepared = new WeakMap<Generator, LRUCache<string, PreparedParameters>>();
+
+/** Defaults applied, checked and canonicalised: a pure function of the given parameters, memoised. */
+function prepareParameters(generator: Generator, given: Record<string, unknown>, givenJson: string): PreparedParameters {
+  let memo = prepared.get(generator);
+  if (memo === undefined) {
+    memo = new LRUCache({ max: PREPARED_PER_GENERATOR, maxSize: PREPARED_MAX_CHARS, sizeCalculation: (_value, key) => key.length });
+    prepared.set(generator, memo);
+  }
+  let result = memo.get(givenJson);
+  if (result === undefined) {
+    // Shared by every request with these parameters: frozen.
+    const parameters = Object.freeze({ ...generator.defaultParameters, ...given }) as JsonObject;
+    let canonicalParameters = '';
+    let problem = generator.checkParameters?.(parameters);
+    if (problem !== undefined) {
+      problem = `parameters: ${problem}`;
+    } else {
+      try {
+        canonicalParameters = canonicalJson(parameters);
+      } catch (error) {
+        problem = `parameters are not valid JSON: ${(error as Error).message}`;
+      }
+    }
+    result = { parameters, canonicalParameters, problem };
+    memo.set(givenJson, result);
+  }
+  return result;
+}
 
 /**
  * Validates an input against the limits and the generator, applies the defaults and computes the
@@ -38,21 +81,15 @@ export function toGenerationRequest(
   if (!isPlainObject(given)) {
     throw badUserInput(`parameters must be a JSON object, got ${Array.isArray(given) ? 'an array' : typeof given}`);
   }
+  const givenJson = JSON.stringify(given);
   // Canonical and plain JSON have the same length: only the order of keys differs.
-  const parametersBytes = Buffer.byteLength(JSON.stringify(given));
+  const parametersBytes = Buffer.byteLength(givenJson);
   if (parametersBytes > limits.maxParametersBytes) {
     throw badUserInput(`parameters are ${parametersBytes} bytes as JSON; the limit is ${limits.maxParametersBytes}`);
   }
-  const parameters = { ...generator.defaultParameters, ...given } as JsonObject;
-  const problem = generator.checkParameters?.(parameters);
-  if (problem !== undefined) throw badUserInput(`parameters: ${problem}`);
+  const { parameters, canonicalParameters, problem } = prepareParameters(generator, given, givenJson);
+  if (problem !== undefined) throw badUserInput(problem);
 
-  let canonicalParameters: string;
-  try {
-    canonicalParameters = canonicalJson(parameters);
-  } catch (error) {
-    throw badUserInput(`parameters are not valid JSON: ${(error as Error).message}`);
-  }
   // The canonical JSON of { prompt, model, parameters }, written out: keys in sorted order, and
   // the prompt, the longest part, serialised once by JSON.stringify rather than walked twice.
   const canonicalInput = `{"model":${JSON.stringify(model)},"parameters":${canonicalParameters},"prompt":${JSON.stringify(prompt)}}`;

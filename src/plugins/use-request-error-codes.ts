@@ -1,9 +1,10 @@
 import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
 
 /**
- * Gives `extensions.code = "BAD_USER_INPUT"` to request errors that graphql-js raises before
- * execution starts (variables that do not coerce to their types). Such errors carry no path;
- * field errors always do. Parse and validation errors already get their codes from Yoga.
+ * Gives `extensions.code = "BAD_USER_INPUT"` and HTTP status 400 to request errors that the
+ * executor raises before execution starts (variables that do not coerce to their types). Such
+ * errors carry no path; field errors always do. Parse and validation errors already get their
+ * codes from Yoga.
  */
 export function useRequestErrorCodes(): Plugin {
   return {
@@ -19,7 +20,8 @@ export function useRequestErrorCodes(): Plugin {
                     nodes: error.nodes,
                     source: error.source,
                     positions: error.positions,
-                    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+                    // The request itself is bad: 400, which Yoga takes from `http` and strips.
+                    extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
                   })
                 : error,
             ),
