@@ -5,7 +5,7 @@
  * and writes load/results/latest.json. `--smoke` runs every section briefly (the test suite
  * does, so that the benchmark cannot rot); `--out <file>` writes the JSON elsewhere.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -26,8 +26,10 @@ const outFile = outIndex >= 0 ? resolve(args[outIndex + 1]!) : resolve(ROOT, 'lo
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-// The client runs on core 1, the servers on core 0: re-run this process pinned.
-if (hasTaskset && process.env['BENCH_PINNED'] === undefined) {
+// The client runs on core 1, the servers on core 0: re-run this process pinned. The smoke run
+// measures nothing, and starts faster on both cores.
+const pinned = hasTaskset && !smoke;
+if (pinned && process.env['BENCH_PINNED'] === undefined) {
   const child = spawnSync('taskset', ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_PINNED: '1' },
@@ -37,9 +39,9 @@ if (hasTaskset && process.env['BENCH_PINNED'] === undefined) {
 
 /** Durations and sizes; the smoke run keeps every section but makes each short. */
 const SCALE = smoke
-  ? { seconds: 0.5, rounds: 1, warmupSeconds: 0.3, pool: 24, coalesce: { prompts: 3, concurrent: 20 }, memoryEntries: 1000 }
+  ? { seconds: 0.25, rounds: 1, warmupSeconds: 0.1, pool: 12, coalesce: { prompts: 3, concurrent: 20 }, memoryEntries: 1000 }
   : { seconds: 5, rounds: 3, warmupSeconds: 2, pool: 300, coalesce: { prompts: 5, concurrent: 50 }, memoryEntries: 10_000 };
-const GENERATOR_LATENCY_MS = 50;
+const GENERATOR_LATENCY_MS = smoke ? 5 : 50;
 const GENERATOR_CONCURRENCY = 4;
 
 const progress = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
@@ -50,13 +52,13 @@ const progress = (message: string) => process.stderr.write(`${new Date().toISOSt
 interface RunningServer {
   readonly variant: Variant;
   readonly url: string;
-  readonly process: ChildProcess;
+  stop(): void;
 }
 
 /**
  * The servers run compiled JavaScript, as in production: a TypeScript loader adds work of its own
  * (tsx names every function it creates) that would be measured with the server. The smoke run
- * skips the compilation and loads the sources.
+ * skips the compilation and serves from this process.
  */
 function compileServers(): void {
   if (smoke) return;
@@ -68,22 +70,34 @@ function compileServers(): void {
 }
 
 async function startServer(variant: Variant, env: Record<string, string> = {}): Promise<RunningServer> {
-  const command = smoke
-    ? [process.execPath, '--import', 'tsx', resolve(ROOT, 'load/bench/server.ts'), variant, '0']
-    : [process.execPath, resolve(ROOT, 'load/.build/load/bench/server.js'), variant, '0'];
-  const child = spawn(hasTaskset ? 'taskset' : command[0]!, hasTaskset ? ['-c', '0', ...command] : command.slice(1), {
+  const environment = {
+    ...process.env,
+    LOG_LEVEL: 'silent',
+    GENERATOR: 'simulated',
+    GENERATOR_LATENCY_MS: String(GENERATOR_LATENCY_MS),
+    GENERATOR_CONCURRENCY: String(GENERATOR_CONCURRENCY),
+    GENERATOR_QUEUE_MAX: '100000',
+    CACHE_MAX_SIZE: '100000',
+    NODE_ENV: 'production',
+    ...env,
+  };
+  if (smoke) {
+    const { createBenchServer, listenLocal } = await import('./server.js');
+    const server = createBenchServer(variant, environment);
+    const port = await listenLocal(server);
+    return {
+      variant,
+      url: `http://127.0.0.1:${port}/graphql`,
+      stop: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  }
+  const command = [process.execPath, resolve(ROOT, 'load/.build/load/bench/server.js'), variant, '0'];
+  const child = spawn(pinned ? 'taskset' : command[0]!, pinned ? ['-c', '0', ...command] : command.slice(1), {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'silent',
-      GENERATOR: 'simulated',
-      GENERATOR_LATENCY_MS: String(GENERATOR_LATENCY_MS),
-      GENERATOR_CONCURRENCY: String(GENERATOR_CONCURRENCY),
-      GENERATOR_QUEUE_MAX: '100000',
-      CACHE_MAX_SIZE: '100000',
-      NODE_ENV: 'production',
-      ...env,
-    },
+    env: environment,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolvePort, reject) => {
@@ -93,7 +107,7 @@ async function startServer(variant: Variant, env: Record<string, string> = {}): 
       if (match) resolvePort(Number(match[1]));
     });
   });
-  return { variant, url: `http://127.0.0.1:${port}/graphql`, process: child };
+  return { variant, url: `http://127.0.0.1:${port}/graphql`, stop: () => child.kill('SIGTERM') };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,7 +133,8 @@ async function cannon({ url, connections, seconds, body, onBody }: Load): Promis
   const result = await autocannon({
     url,
     connections,
-    duration: seconds,
+    // autocannon counts whole seconds; the smoke run sends a fixed number of requests instead.
+    ...(smoke ? { amount: connections * 8 } : { duration: seconds }),
     requests: [
       {
         method: 'POST',
@@ -184,7 +199,7 @@ async function hitPath(gencache: RunningServer, bare: RunningServer, tuned: Runn
     ['bare-yoga-tuned', tuned, helloBody],
     ['gencache-full', gencache, fullBody],
   ] as const;
-  for (const [name, server, body] of targets) {
+  for (const [name, server, body] of smoke ? [] : targets) {
     await cannon({ url: server.url, connections: 50, seconds: SCALE.warmupSeconds, body });
     progress(`  warmed ${name}`);
   }
@@ -310,7 +325,7 @@ function sharedGenerationBodies(pool: readonly string[]): () => string {
 
 /** 4. Field-level caching against whole-response caching (field cache off, response cache on). */
 async function againstResponseCache(gencache: RunningServer, responseCache: RunningServer) {
-  const pool = Array.from({ length: 50 }, (_, i) => `shared generation ${i}`);
+  const pool = Array.from({ length: smoke ? 10 : 50 }, (_, i) => `shared generation ${i}`);
   const shared = async (server: RunningServer) => {
     await warmPool(server, pool);
     const calls = await generatorCalls(server);
@@ -418,7 +433,7 @@ async function missLatency(gencache: RunningServer) {
 async function main() {
   const started = Date.now();
   compileServers();
-  progress(`gencache benchmark${smoke ? ' (smoke)' : ''}: starting servers${hasTaskset ? ' on core 0, client on core 1' : ' (no taskset: unpinned)'}`);
+  progress(`gencache benchmark${smoke ? ' (smoke)' : ''}: starting servers${pinned ? ' on core 0, client on core 1' : ', unpinned'}`);
   const servers = await Promise.all([
     startServer('gencache'),
     startServer('gencache', { DISABLE_RESULT_CACHE: '1' }),
@@ -455,7 +470,7 @@ async function main() {
         memoryGiB: round(totalmem() / 2 ** 30, 1),
         os: `${osType()} ${release()}`,
         node: process.version,
-        pinned: hasTaskset,
+        pinned,
       },
       hitPath: hit,
       speedup: repeat,
@@ -470,7 +485,7 @@ async function main() {
     printTable(results);
     process.stdout.write(`\nwrote ${outFile}\n`);
   } finally {
-    for (const server of servers) server.process.kill('SIGTERM');
+    for (const server of servers) server.stop();
   }
 }
 
@@ -504,7 +519,8 @@ function printTable(results: {
   for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}\n`);
 }
 
-main().catch((error: unknown) => {
+// Exit once done: idle keep-alive connections of the client would keep the process waiting.
+main().then(() => process.exit(0), (error: unknown) => {
   process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

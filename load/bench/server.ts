@@ -1,13 +1,15 @@
 /**
- * One server of the benchmark, in its own process so that it can be pinned to a core:
- *   node --import tsx load/bench/server.ts <variant> <port>
- * Variants: gencache (the service as `npm start` runs it, configured by the environment),
- * response-cache (the same with the field cache off and @graphql-yoga/plugin-response-cache on),
- * bare-yoga (graphql-yoga answering a constant with default options) and bare-yoga-tuned (the
- * same with maxRequestBodySize: false). Prints `listening <port>` when ready.
+ * The servers of the benchmark. Run as a process of its own, so that it can be pinned to a core:
+ *   node load/.build/load/bench/server.js <variant> <port>
+ * (the smoke run creates them in its own process instead). Variants: gencache (the service as
+ * `npm start` runs it, configured by the environment), response-cache (the same with the field
+ * cache off and @graphql-yoga/plugin-response-cache on), bare-yoga (graphql-yoga answering a
+ * constant with default options) and bare-yoga-tuned (the same with maxRequestBodySize: false).
+ * Prints `listening <port>` when ready.
  */
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { loadConfig } from '../../src/config.js';
@@ -19,11 +21,8 @@ import { createYogaServer } from '../../src/yoga.js';
 
 export type Variant = 'gencache' | 'response-cache' | 'bare-yoga' | 'bare-yoga-tuned';
 
-const [variant, portArgument] = process.argv.slice(2) as [Variant, string | undefined];
-const port = Number(portArgument ?? 0);
-
-function serveGencache(withResponseCache: boolean) {
-  const config = loadConfig(withResponseCache ? { ...process.env, DISABLE_RESULT_CACHE: '1' } : process.env);
+function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean): Server {
+  const config = loadConfig(withResponseCache ? { ...environment, DISABLE_RESULT_CACHE: '1' } : environment);
   const service = createGenerationService(config);
   const yoga = createYogaServer({
     service,
@@ -37,7 +36,7 @@ function serveGencache(withResponseCache: boolean) {
   return createHttpServer(yoga, config.limits).server;
 }
 
-function serveBareYoga(tuned: boolean) {
+function serveBareYoga(tuned: boolean): Server {
   const yoga = createYoga({
     schema: createSchema({ typeDefs: 'type Query { hello: String! }', resolvers: { Query: { hello: () => 'world' } } }),
     logging: false,
@@ -46,17 +45,30 @@ function serveBareYoga(tuned: boolean) {
   return createServer(yoga);
 }
 
-const server =
-  variant === 'gencache' || variant === 'response-cache'
-    ? serveGencache(variant === 'response-cache')
-    : variant === 'bare-yoga' || variant === 'bare-yoga-tuned'
-      ? serveBareYoga(variant === 'bare-yoga-tuned')
-      : undefined;
-if (server === undefined) {
-  process.stderr.write(`unknown variant ${String(variant)}\n`);
-  process.exit(2);
+/** A server of the variant, not yet listening. */
+export function createBenchServer(variant: Variant, environment: NodeJS.ProcessEnv): Server {
+  switch (variant) {
+    case 'gencache':
+    case 'response-cache':
+      return serveGencache(environment, variant === 'response-cache');
+    case 'bare-yoga':
+    case 'bare-yoga-tuned':
+      return serveBareYoga(variant === 'bare-yoga-tuned');
+  }
 }
-server.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
-});
-process.once('SIGTERM', () => process.exit(0));
+
+/** Listens on 127.0.0.1 and resolves the port. */
+export function listenLocal(server: Server, port = 0): Promise<number> {
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [variant, port] = process.argv.slice(2) as [Variant, string | undefined];
+  if (!['gencache', 'response-cache', 'bare-yoga', 'bare-yoga-tuned'].includes(variant)) {
+    process.stderr.write(`unknown variant ${String(variant)}\n`);
+    process.exit(2);
+  }
+  const listening = await listenLocal(createBenchServer(variant, process.env), Number(port ?? 0));
+  process.stdout.write(`listening ${listening}\n`);
+  process.once('SIGTERM', () => process.exit(0));
+}
