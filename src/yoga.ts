@@ -13,6 +13,7 @@ import type { Logger } from './logger.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
 import { useOperationsEndpoints } from './plugins/use-operations-endpoints.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
+import { useSecurityLimits } from './plugins/security-limits.js';
 import { schema } from './schema/index.js';
 
 export interface YogaDependencies {
@@ -69,7 +70,15 @@ export function createYogaServer({ service, config, logger, metrics, plugins = [
         };
       }),
     maskedErrors: { maskError: maskUnexpected },
-    plugins: [useOperationsEndpoints({ service, metrics }), useGraphQlJit(), useRequestErrorCodes(), useCacheReport(), ...plugins],
+    // Security limits first, then the operations endpoints, compilation, and what annotates results.
+    plugins: [
+      ...useSecurityLimits(),
+      useOperationsEndpoints({ service, metrics }),
+      useGraphQlJit(),
+      useRequestErrorCodes(),
+      useCacheReport(),
+      ...plugins,
+    ],
     graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
     renderGraphiQL,
     landingPage: false,
