@@ -1,5 +1,5 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { print } from 'graphql';
+import { Kind, print, type DocumentNode } from 'graphql';
 import { createYoga, maskError, type GraphiQLOptions, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -53,6 +53,16 @@ let graphiqlPage: Promise<string> | undefined;
 const renderGraphiQL = (options?: GraphiQLOptions): Promise<string> =>
   (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => render(options)));
 
+const operationCounts = new WeakMap<DocumentNode, boolean>();
+function hasOneOperation(document: DocumentNode): boolean {
+  let one = operationCounts.get(document);
+  if (one === undefined) {
+    one = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION).length === 1;
+    operationCounts.set(document, one);
+  }
+  return one;
+}
+
 /** The GraphQL server: schema, per-operation context and plugins. It never listens. */
 export function createYogaServer({ service, config, logger, metrics, plugins = [] }: YogaDependencies): GencacheYoga {
   const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
@@ -74,7 +84,9 @@ export function createYogaServer({ service, config, logger, metrics, plugins = [
     plugins: [
       ...useSecurityLimits(),
       useOperationsEndpoints({ service, metrics }),
-      useGraphQlJit(),
+      // Compiled queries are cached by document, whatever operation is chosen: documents with
+      // several operations (GraphiQL tabs often have) run on the standard executor.
+      useGraphQlJit({}, { enableIf: ({ document }) => hasOneOperation(document) }),
       useRequestErrorCodes(),
       useCacheReport(),
       ...plugins,

@@ -95,3 +95,28 @@ describe('repeats across operations', () => {
     expect(dataOf(await harness.execute(GenerationDocument, { input: small })).generation!.cacheStatus).toBe('HIT');
   });
 });
+
+describe('documents with several operations', () => {
+  it('runs the operation named by operationName, each time', async () => {
+    const harness = createHarness();
+    const query = `
+      query First { generation(input: {prompt: "first"}) { prompt } }
+      query Second { generation(input: {prompt: "second"}) { prompt } }
+    `;
+    const run = async (operationName: string) => {
+      const response = await harness.yoga.fetch('http://yoga/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, operationName }),
+      });
+      return ((await response.json()) as { data: { generation: { prompt: string } } }).data.generation.prompt;
+    };
+
+    expect([await run('First'), await run('Second'), await run('First'), await run('Second')]).toEqual([
+      'first',
+      'second',
+      'first',
+      'second',
+    ]);
+  });
+});

@@ -40,7 +40,7 @@ if (pinned && process.env['BENCH_PINNED'] === undefined) {
 /** Durations and sizes; the smoke run keeps every section but makes each short. */
 const SCALE = smoke
   ? { seconds: 0.25, rounds: 1, warmupSeconds: 0.1, pool: 12, coalesce: { prompts: 3, concurrent: 20 }, memoryEntries: 1000 }
-  : { seconds: 4, rounds: 5, warmupSeconds: 2, pool: 300, coalesce: { prompts: 5, concurrent: 50 }, memoryEntries: 10_000 };
+  : { seconds: 4, rounds: 7, warmupSeconds: 2, pool: 300, coalesce: { prompts: 5, concurrent: 50 }, memoryEntries: 10_000 };
 const GENERATOR_LATENCY_MS = smoke ? 5 : 50;
 const GENERATOR_CONCURRENCY = 4;
 
