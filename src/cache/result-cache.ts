@@ -283,7 +283,7 @@ export class ResultCache {
 const evictions = (totals: ResultCacheTotals): number => totals.evictions.maxEntries + totals.evictions.maxBytes;
 
 /** Checks every setting; throws a `TypeError` naming each invalid one, in one message. */
-export function checkSettings(settings: CacheSettings): CacheSettings {
+function checkSettings(settings: CacheSettings): CacheSettings {
   const { enabled, maxEntries, maxBytes, defaultTtlSeconds } = settings;
   const problems: string[] = [];
   const wholeIn = (name: string, value: unknown, min: number, max: number) => {

@@ -39,10 +39,6 @@ export class InstrumentedGenerator implements Generator {
     return this.#inner.checkParameters(parameters);
   }
 
-  /** Calls for one key. */
-  callsFor(key: string): number {
-    return this.calls.filter((call) => call.key === key).length;
-  }
 
   async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {
     this.calls.push(request);
