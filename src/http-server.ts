@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { attachWebSocketEndpoint } from './websocket.js';
-import type { GencacheYoga } from './yoga.js';
+import type { GraphQlServer } from './yoga.js';
 
 export interface HttpServerOptions {
   /** Largest request body accepted; larger ones get 413 before Yoga sees them. */
@@ -14,26 +14,30 @@ export interface HttpServer {
 }
 
 /**
- * The HTTP server of a Yoga instance: GraphQL over HTTP and SSE, and graphql-ws on the same path.
+ * The HTTP server of the GraphQL server: GraphQL over HTTP and SSE, and graphql-ws on the same
+ * path. Requests the fast lane accepts are read here and offered to it first; Yoga answers the rest.
  *
  * The body limit is enforced here rather than by Yoga's `maxRequestBodySize`, whose streaming
  * check costs about half of a cached request's CPU: a declared Content-Length is checked before
  * anything is read, and only a body without one (chunked) is counted while it is read.
  */
-export function createHttpServer(yoga: GencacheYoga, { maxRequestBodyBytes }: HttpServerOptions): HttpServer {
+export function createHttpServer({ yoga, fastLane }: GraphQlServer, { maxRequestBodyBytes }: HttpServerOptions): HttpServer {
+  /** Yoga's Node adapter takes a body that was read already from `req.body`. */
+  const toYoga = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    Object.assign(req, { body });
+    return void yoga(req, res);
+  };
   const server = createServer((req, res) => {
     const declared = req.headers['content-length'];
-    if (declared !== undefined) {
-      if (Number(declared) > maxRequestBodyBytes) return tooLarge(res, maxRequestBodyBytes);
-      return void yoga(req, res);
+    if (declared !== undefined && Number(declared) > maxRequestBodyBytes) return tooLarge(res, maxRequestBodyBytes);
+    if (fastLane?.accepts(req)) {
+      return void readLimited(req, maxRequestBodyBytes).then(async (body) => {
+        if (body === undefined) return tooLarge(res, maxRequestBodyBytes);
+        if (!(await fastLane.serve(req, res, body))) toYoga(req, res, body);
+      });
     }
-    if (req.headers['transfer-encoding'] === undefined) return void yoga(req, res);
-    void readLimited(req, maxRequestBodyBytes).then((body) => {
-      if (body === undefined) return tooLarge(res, maxRequestBodyBytes);
-      // Yoga's Node adapter takes a body that was read already from `req.body`.
-      Object.assign(req, { body });
-      return void yoga(req, res);
-    });
+    if (declared !== undefined || req.headers['transfer-encoding'] === undefined) return void yoga(req, res);
+    void readLimited(req, maxRequestBodyBytes).then((body) => (body === undefined ? tooLarge(res, maxRequestBodyBytes) : toYoga(req, res, body)));
   });
   const websocket = attachWebSocketEndpoint(server, yoga);
   return {
@@ -47,20 +51,20 @@ export function createHttpServer(yoga: GencacheYoga, { maxRequestBodyBytes }: Ht
   };
 }
 
-/** The whole body, or undefined as soon as it passes the limit (the rest is not read). */
-async function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+/** The whole body, or undefined as soon as it passes the limit (the rest is discarded unread). */
+function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) return undefined;
-      chunks.push(chunk);
-    }
-  } catch {
-    return undefined;
-  }
-  return Buffer.concat(chunks, size);
+      if (size <= limit) return void chunks.push(chunk);
+      req.off('data', onData).off('end', onEnd).resume();
+      resolve(undefined);
+    };
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    req.on('data', onData).once('end', onEnd).once('error', () => resolve(undefined));
+  });
 }
 
 function tooLarge(res: ServerResponse, limit: number): void {

@@ -3,7 +3,7 @@ import { createGenerationService } from './generation/create.js';
 import { createHttpServer } from './http-server.js';
 import { createLogger, logServiceEvents } from './logger.js';
 import { createMetrics } from './metrics.js';
-import { createYogaServer } from './yoga.js';
+import { createGraphQlServer } from './yoga.js';
 
 /** How long a shutdown waits for running requests before aborting generations. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -20,15 +20,15 @@ try {
 const logger = createLogger(config.logLevel);
 const service = createGenerationService(config);
 logServiceEvents(service, logger);
-const yoga = createYogaServer({ service, config, logger, metrics: createMetrics(service).registry });
-const { server, close } = createHttpServer(yoga, config.limits);
+const graphql = createGraphQlServer({ service, config, logger, metrics: createMetrics(service).registry });
+const { server, close } = createHttpServer(graphql, config.limits);
 
 server.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   logger.info(
     {
-      url: `http://${config.host}:${port}${yoga.graphqlEndpoint}`,
+      url: `http://${config.host}:${port}${graphql.yoga.graphqlEndpoint}`,
       generator: service.generator.id,
       models: service.generator.models,
       cache: config.cache,

@@ -1,16 +1,25 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { Kind, print, type DocumentNode } from 'graphql';
-import { createYoga, maskError, type GraphiQLOptions, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { Kind, print, type DocumentNode, type GraphQLError } from 'graphql';
+import {
+  createYoga,
+  maskError,
+  type GraphiQLOptions,
+  type Plugin,
+  type YogaInitialContext,
+  type YogaLogger,
+  type YogaServerInstance,
+} from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminAuthenticator } from './auth.js';
 import type { Config } from './config.js';
 import { createContext, type Context } from './context.js';
 import { GencacheError } from './errors.js';
+import { createFastLane, type FastLane } from './fast-lane.js';
 import { ExampleDocument } from './generated/graphql.js';
 import type { GenerationService } from './generation/service.js';
 import type { Logger } from './logger.js';
-import { useCacheReport } from './plugins/use-cache-report.js';
+import { completeWithCacheReport, useCacheReport } from './plugins/use-cache-report.js';
 import { useOperationsEndpoints } from './plugins/use-operations-endpoints.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
 import { useSecurityLimits } from './plugins/security-limits.js';
@@ -22,8 +31,13 @@ export interface YogaDependencies {
   readonly logger: Logger;
   /** Served at /metrics. */
   readonly metrics: Registry;
-  /** Plugins to run after the service's own, e.g. a whole-response cache to compare against. */
+  /**
+   * Plugins to run after the service's own, e.g. a whole-response cache to compare against.
+   * Requests then all go through Yoga: the fast lane does not run plugins.
+   */
   readonly plugins?: readonly Plugin[];
+  /** Whether repeated queries may take the fast lane, and how many it keeps prepared. @default true */
+  readonly fastLane?: boolean | { readonly maxPrepared: number };
 }
 
 /** What the server adapter adds to Yoga's context: node's request (HTTP and WebSocket alike). */
@@ -35,10 +49,19 @@ export interface ServerContext {
 
 export type GencacheYoga = YogaServerInstance<ServerContext, Context>;
 
+/** The GraphQL server: Yoga, and the fast lane that answers repeated queries beside it. */
+export interface GraphQlServer {
+  readonly yoga: GencacheYoga;
+  readonly fastLane: FastLane | undefined;
+}
+
 /**
  * Expected failures pass unchanged: their `extensions.code` came with them from GencacheError.
  * Anything else is masked and logged by Yoga.
  */
+const GRAPHQL_ENDPOINT = '/graphql';
+const UNEXPECTED_ERROR_MESSAGE = 'Unexpected error.';
+
 const maskUnexpected: typeof maskError = (error, message, isDev) =>
   (error as { originalError?: unknown }).originalError instanceof GencacheError
     ? (error as Error)
@@ -63,12 +86,34 @@ function hasOneOperation(document: DocumentNode): boolean {
   return one;
 }
 
-/** The GraphQL server: schema, per-operation context and plugins. It never listens. */
-export function createYogaServer({ service, config, logger, metrics, plugins = [] }: YogaDependencies): GencacheYoga {
+/**
+ * The GraphQL server: schema, per-operation context and plugins, and the fast lane. It never
+ * listens.
+ */
+export function createGraphQlServer({ service, config, logger, metrics, plugins = [], fastLane = true }: YogaDependencies): GraphQlServer {
   const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
-  return createYoga<ServerContext, Context>({
+  const lane =
+    fastLane !== false && plugins.length === 0
+      ? createFastLane<Context>({
+          ...(typeof fastLane === 'object' ? fastLane : {}),
+          schema,
+          endpoint: GRAPHQL_ENDPOINT,
+          createContext: (req) =>
+            createContext(dependencies, () => ({ authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress })),
+          completeResult: completeWithCacheReport,
+          maskError: (error) => {
+            // As Yoga's masking does: the original of a masked error is logged.
+            const masked = maskUnexpected(error, UNEXPECTED_ERROR_MESSAGE) as GraphQLError;
+            if (masked !== error) logger.error(error);
+            return masked;
+          },
+          fetchAPI: globalThis,
+        })
+      : undefined;
+  const yoga = createYoga<ServerContext, Context>({
     schema,
-    context: ({ request, req, connectionParams }) =>
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
+    context: ({ request, req, connectionParams }: YogaInitialContext & ServerContext) =>
       createContext(dependencies, () => {
         // HTTP requests carry a Fetch request; WebSocket operations the upgrade request and the
         // connection parameters of `connection_init`, where a browser's WebSocket puts headers.
@@ -79,7 +124,9 @@ export function createYogaServer({ service, config, logger, metrics, plugins = [
           remoteAddress: req?.socket.remoteAddress,
         };
       }),
-    maskedErrors: { maskError: maskUnexpected },
+    maskedErrors: { maskError: maskUnexpected, errorMessage: UNEXPECTED_ERROR_MESSAGE },
+    // Yoga's own logs (unexpected errors among them) are lines of the service's log.
+    logging: logger as unknown as YogaLogger,
     // Security limits first, then the operations endpoints, compilation, and what annotates results.
     plugins: [
       ...useSecurityLimits(),
@@ -89,6 +136,7 @@ export function createYogaServer({ service, config, logger, metrics, plugins = [
       useGraphQlJit({}, { enableIf: ({ document }) => hasOneOperation(document) }),
       useRequestErrorCodes(),
       useCacheReport(),
+      ...(lane ? [lane.plugin] : []),
       ...plugins,
     ],
     graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
@@ -97,4 +145,5 @@ export function createYogaServer({ service, config, logger, metrics, plugins = [
     // The HTTP server enforces the body limit (src/http-server.ts), where it costs less.
     maxRequestBodySize: false,
   });
+  return { yoga, fastLane: lane };
 }

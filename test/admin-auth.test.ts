@@ -115,7 +115,7 @@ describe('admin authorization without ADMIN_TOKEN', () => {
   it('allows a loopback client with no token', async () => {
     const harness = createHarness();
     await seed(harness);
-    server = await listen(harness.yoga);
+    server = await listen(harness);
 
     const result = await postOperation(fetch, server.url, ClearCacheDocument);
 
@@ -143,7 +143,7 @@ describe('admin authorization without ADMIN_TOKEN', () => {
     async () => {
       const harness = createHarness();
       await seed(harness);
-      server = await listen(harness.yoga, '0.0.0.0');
+      server = await listen(harness, '0.0.0.0');
 
       const result = await postOperation(fetch, server.url.replace('0.0.0.0', external!), ClearCacheDocument);
 

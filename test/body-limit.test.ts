@@ -44,7 +44,7 @@ describe.each([
 
   it('serves a body of exactly the limit', async () => {
     harness = createHarness();
-    server = await listen(harness.yoga, '127.0.0.1', LIMIT);
+    server = await listen(harness, '127.0.0.1', LIMIT);
 
     const response = await post(server.url, bodyOf(LIMIT), chunked);
 
@@ -55,7 +55,7 @@ describe.each([
 
   it('refuses a body one byte over the limit with 413 and PAYLOAD_TOO_LARGE, generating nothing', async () => {
     harness = createHarness();
-    server = await listen(harness.yoga, '127.0.0.1', LIMIT);
+    server = await listen(harness, '127.0.0.1', LIMIT);
 
     const response = await post(server.url, bodyOf(LIMIT + 1), chunked);
 

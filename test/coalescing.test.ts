@@ -11,7 +11,7 @@ describe('single-flight across operations', () => {
 
   it('runs the generator once for 50 concurrent HTTP requests of one new input', async () => {
     const harness = createHarness({ latencyMs: 200 });
-    server = await listen(harness.yoga);
+    server = await listen(harness);
     const input = { prompt: 'a storm over the bay', parameters: { seed: 7 } };
 
     const results = await Promise.all(

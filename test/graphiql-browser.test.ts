@@ -36,7 +36,7 @@ describe.skipIf(!present)(`GraphiQL in Chromium${present ? '' : ` (skipped: ${sk
 
   beforeAll(async () => {
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
-    server = await listen(harness.yoga);
+    server = await listen(harness);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,

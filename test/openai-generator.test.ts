@@ -5,7 +5,7 @@ import type { GenerationRequest, JsonObject } from '../src/generation/generator.
 import { OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
-import { createYogaServer } from '../src/yoga.js';
+import { createGraphQlServer } from '../src/yoga.js';
 import { GenerationDocument } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
 import { dataOf, errorCodes, postOperation } from './helpers/harness.js';
@@ -233,7 +233,7 @@ describe('the openai generator behind the GraphQL API', () => {
     const generator = createGenerator(config);
     const service = createGenerationService(config, { generator });
     const metrics = createMetrics(service, { defaultMetrics: false }).registry;
-    const yoga = createYogaServer({ service, config, logger: createLogger('silent'), metrics });
+    const { yoga } = createGraphQlServer({ service, config, logger: createLogger('silent'), metrics });
     return (variables: { input: { prompt: string } }) =>
       postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', GenerationDocument, variables);
   };

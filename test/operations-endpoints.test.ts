@@ -5,7 +5,7 @@ import { createLogger } from '../src/logger.js';
 import { createGenerationService, createGenerator } from '../src/generation/create.js';
 import { logServiceEvents } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
-import { createYogaServer } from '../src/yoga.js';
+import { createGraphQlServer } from '../src/yoga.js';
 import {
   ClearCacheDocument,
   GenerationDocument,
@@ -123,7 +123,7 @@ describe('/ready', () => {
     const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: baseUrl, OPENAI_MODEL: 'test-model' });
     const service = createGenerationService(config, { generator: createGenerator(config) });
     const metrics = createMetrics(service, { defaultMetrics: false }).registry;
-    return createYogaServer({ service, config, logger: createLogger('silent'), metrics });
+    return createGraphQlServer({ service, config, logger: createLogger('silent'), metrics }).yoga;
   };
 
   it('is ready with the simulated generator', async () => {

@@ -38,7 +38,7 @@ describe.each(TRANSPORTS)('subscriptions over %s', (transport) => {
 
   async function start(env: Record<string, string> = {}) {
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN, ...env } });
-    server = await listen(harness.yoga);
+    server = await listen(harness);
     return server.url;
   }
 

@@ -190,25 +190,36 @@ async function hitPath(gencache: RunningServer, bare: RunningServer, tuned: Runn
   const hitBody = JSON.stringify({ query: print(GenerationOutputDocument), variables: { input } });
   const fullBody = JSON.stringify({ query: print(GenerationDocument), variables: { input } });
   const helloBody = JSON.stringify({ query: '{ hello }' });
-  const { json } = await post(gencache.url, JSON.parse(hitBody));
-  if (json['errors']) throw new Error('hit-path warm-up failed');
+  // Every response is checked against the answer to a repeat before the load: a cached
+  // generation, or the constant. One that differs counts as a failure.
+  const answerTo = async (server: RunningServer, body: string) => {
+    await post(server.url, JSON.parse(body));
+    const { json } = await post(server.url, JSON.parse(body));
+    if (json['errors'] || json['data'] === undefined) throw new Error(`hit-path warm-up of ${server.variant} failed`);
+    return JSON.stringify(json);
+  };
   const runs: Record<string, Measured[]> = { gencache: [], 'gencache-full': [], 'bare-yoga': [], 'bare-yoga-tuned': [] };
   const targets = [
-    ['gencache', gencache, hitBody],
-    ['bare-yoga', bare, helloBody],
-    ['bare-yoga-tuned', tuned, helloBody],
-    ['gencache-full', gencache, fullBody],
+    ['gencache', gencache, hitBody, await answerTo(gencache, hitBody)],
+    ['bare-yoga', bare, helloBody, await answerTo(bare, helloBody)],
+    ['bare-yoga-tuned', tuned, helloBody, await answerTo(tuned, helloBody)],
+    ['gencache-full', gencache, fullBody, await answerTo(gencache, fullBody)],
   ] as const;
-  for (const [name, server, body] of smoke ? [] : targets) {
-    await cannon({ url: server.url, connections: 50, seconds: SCALE.warmupSeconds, body });
+  const load = async (server: RunningServer, body: string, answer: string, seconds: number) => {
+    let wrong = 0;
+    const measured = await cannon({ url: server.url, connections: 50, seconds, body, onBody: (text) => void (text === answer || wrong++) });
+    return { ...measured, failures: measured.failures + wrong };
+  };
+  for (const [name, server, body, answer] of smoke ? [] : targets) {
+    await load(server, body, answer, SCALE.warmupSeconds);
     progress(`  warmed ${name}`);
   }
   // Each round runs every target once, in a rotated order; ratios are taken within a round, where
   // the machine's drift touches both sides alike, and their median reported.
   for (let r = 0; r < SCALE.rounds; r++) {
     for (let t = 0; t < targets.length; t++) {
-      const [name, server, body] = targets[(t + r) % targets.length]!;
-      const measured = await cannon({ url: server.url, connections: 50, seconds: SCALE.seconds, body });
+      const [name, server, body, answer] = targets[(t + r) % targets.length]!;
+      const measured = await load(server, body, answer, SCALE.seconds);
       runs[name]!.push(measured);
       progress(`  round ${r + 1}/${SCALE.rounds} ${name}: ${Math.round(measured.requestsPerSecond)} req/s`);
     }

@@ -17,14 +17,14 @@ import { createGenerationService } from '../../src/generation/create.js';
 import { createHttpServer } from '../../src/http-server.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createYogaServer } from '../../src/yoga.js';
+import { createGraphQlServer } from '../../src/yoga.js';
 
 export type Variant = 'gencache' | 'response-cache' | 'bare-yoga' | 'bare-yoga-tuned';
 
 function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean): Server {
   const config = loadConfig(withResponseCache ? { ...environment, DISABLE_RESULT_CACHE: '1' } : environment);
   const service = createGenerationService(config);
-  const yoga = createYogaServer({
+  const graphql = createGraphQlServer({
     service,
     config,
     logger: createLogger('silent'),
@@ -33,7 +33,7 @@ function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolea
       ? [useResponseCache({ session: () => null, ttl: config.cache.defaultTtlSeconds * 1000, includeExtensionMetadata: true })]
       : [],
   });
-  return createHttpServer(yoga, config.limits).server;
+  return createHttpServer(graphql, config.limits).server;
 }
 
 function serveBareYoga(tuned: boolean): Server {

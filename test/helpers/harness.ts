@@ -7,7 +7,7 @@ import { createHttpServer } from '../../src/http-server.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { GenerationService } from '../../src/generation/service.js';
-import { createYogaServer, type GencacheYoga } from '../../src/yoga.js';
+import { createGraphQlServer, type GraphQlServer } from '../../src/yoga.js';
 import { testConfig } from './config.js';
 import { InstrumentedGenerator } from './instrumented-generator.js';
 
@@ -23,12 +23,11 @@ export interface OperationResult<TData> {
   readonly extensions?: { cache?: Record<string, CacheReportItem> } & Record<string, unknown>;
 }
 
-export interface Harness {
+export interface Harness extends GraphQlServer {
   readonly config: Config;
   readonly generator: InstrumentedGenerator;
   readonly service: GenerationService;
-  readonly yoga: GencacheYoga;
-  /** Runs one typed operation through Yoga's fetch, with no port. */
+  /** Runs one typed operation through Yoga's fetch, with no port (and so no fast lane). */
   execute<TData, TVariables>(
     document: TypedDocumentNode<TData, TVariables>,
     variables?: TVariables,
@@ -43,6 +42,8 @@ export interface HarnessOptions extends ServiceOverrides {
   readonly latencyMs?: number;
   /** @default a silent logger */
   readonly logger?: Logger;
+  /** Whether repeated queries over a port may take the fast lane. @default true */
+  readonly fastLane?: boolean;
 }
 
 /** A server as the entry point builds it, with an instrumented simulated generator. */
@@ -52,12 +53,13 @@ export function createHarness(options: HarnessOptions = {}): Harness {
   const service = createGenerationService(config, { generator, now: options.now });
   const logger = options.logger ?? createLogger('silent');
   const metrics = createMetrics(service, { defaultMetrics: false });
-  const yoga = createYogaServer({ service, config, logger, metrics: metrics.registry });
+  const { yoga, fastLane } = createGraphQlServer({ service, config, logger, metrics: metrics.registry, fastLane: options.fastLane });
   return {
     config,
     generator,
     service,
     yoga,
+    fastLane,
     execute: (document, variables, headers) =>
       postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', document, variables, headers),
   };
@@ -98,13 +100,13 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Serves a Yoga instance (HTTP, SSE and graphql-ws) on a free port of 127.0.0.1 (or the given host). */
+/** Serves a GraphQL server (HTTP, SSE and graphql-ws) on a free port of 127.0.0.1 (or the given host). */
 export async function listen(
-  yoga: GencacheYoga,
+  graphql: GraphQlServer,
   host = '127.0.0.1',
   maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES,
 ): Promise<Listening> {
-  const { server, close } = createHttpServer(yoga, { maxRequestBodyBytes });
+  const { server, close } = createHttpServer(graphql, { maxRequestBodyBytes });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -1,0 +1,308 @@
+import { request } from 'node:http';
+import { Writable } from 'node:stream';
+import { getIntrospectionQuery, print, type GraphQLError } from 'graphql';
+import { createYoga, maskError, type Plugin } from 'graphql-yoga';
+import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
+import { createFastLane, type FastLane } from '../src/fast-lane.js';
+import { createLogger } from '../src/logger.js';
+import { createMetrics } from '../src/metrics.js';
+import { schema } from '../src/schema/index.js';
+import { createGraphQlServer, type GencacheYoga } from '../src/yoga.js';
+import {
+  CacheConfigDocument,
+  CacheEntryDocument,
+  ClearCacheDocument,
+  GenerationDocument,
+  GenerationOutputDocument,
+  GenerationsDocument,
+} from '../src/generated/graphql.js';
+import { createHarness, dataOf, listen, postOperation, type Harness, type Listening } from './helpers/harness.js';
+
+const TOKEN = 'fast-lane-admin-token';
+
+interface Sent {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** A POST with exactly these headers (fetch would add its own). */
+function send(url: string, body: string, headers: Record<string, string>): Promise<Sent> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** What a client can tell apart in a response: all but the date. */
+const comparable = ({ status, headers, body }: Sent) => ({
+  status,
+  contentType: headers['content-type'],
+  contentLength: headers['content-length'],
+  transferEncoding: headers['transfer-encoding'],
+  cors: headers['access-control-allow-origin'],
+  body,
+});
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+const body = (query: string, variables?: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ query, variables, ...extra });
+const generationQuery = print(GenerationDocument);
+
+interface Case {
+  readonly name: string;
+  readonly body: string;
+  readonly headers?: Record<string, string>;
+  /** Which side answers the repeat on the server with the fast lane. */
+  readonly lane: 'fast' | 'yoga';
+}
+
+/**
+ * Requests sent to a server with the fast lane and to one without, over one service: the
+ * repeat on the first must take the lane where expected, and answer exactly as Yoga does.
+ */
+const CASES: Case[] = [
+  { name: 'a cached generation, with the whole fragment', body: body(generationQuery, { input: { prompt: 'shared' } }), lane: 'fast' },
+  { name: 'the lean operation', body: body(print(GenerationOutputDocument), { input: { prompt: 'shared' } }), lane: 'fast' },
+  { name: 'Accept: application/json', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'application/json' }, lane: 'fast' },
+  {
+    name: 'Accept: application/graphql-response+json; charset=utf-8',
+    body: body(generationQuery, { input: { prompt: 'a' } }),
+    headers: { accept: 'application/graphql-response+json; charset=utf-8' },
+    lane: 'fast',
+  },
+  { name: 'Accept: */*', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: '*/*' }, lane: 'fast' },
+  {
+    name: 'Content-Type with a charset, and the operation named',
+    body: body(generationQuery, { input: { prompt: 'b' } }, { operationName: 'Generation', extensions: {} }),
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    lane: 'fast',
+  },
+  { name: 'an inline literal and no variables', body: body('{ generation(input: {prompt: "inline"}) { key output cacheStatus } }'), lane: 'fast' },
+  {
+    name: 'duplicates inside a list',
+    body: body(print(GenerationsDocument), { inputs: [{ prompt: 'x' }, { prompt: 'y' }, { prompt: 'x' }] }),
+    lane: 'fast',
+  },
+  {
+    name: 'a field error (model not allowed)',
+    body: body(generationQuery, { input: { prompt: 'p', model: 'no-such-model' } }),
+    headers: { accept: 'application/graphql-response+json' },
+    lane: 'fast',
+  },
+  { name: 'CACHE_ONLY of what is not cached', body: body(generationQuery, { input: { prompt: 'never' }, policy: 'CACHE_ONLY' }), lane: 'fast' },
+  { name: 'an unexpected error, masked', body: body(generationQuery, { input: { prompt: 'explode' } }), lane: 'fast' },
+  { name: 'an admin field without a token', body: body(print(CacheEntryDocument), { key: 'k' }), lane: 'fast' },
+  {
+    name: 'an admin field with the token',
+    body: body(print(CacheEntryDocument), { key: 'k' }),
+    headers: { authorization: `Bearer ${TOKEN}` },
+    lane: 'fast',
+  },
+  { name: 'the public cache configuration', body: body(print(CacheConfigDocument)), lane: 'fast' },
+  { name: "GraphiQL's introspection query", body: body(getIntrospectionQuery()), lane: 'fast' },
+  // Yoga answers these.
+  { name: 'variables of the wrong type', body: body(generationQuery, { input: { prompt: 7 } }), lane: 'yoga' },
+  { name: 'missing variables', body: body(generationQuery), lane: 'yoga' },
+  { name: 'another operation name', body: body(generationQuery, { input: { prompt: 'a' } }, { operationName: 'Other' }), lane: 'yoga' },
+  { name: 'an unknown parameter', body: body(generationQuery, { input: { prompt: 'a' } }, { padding: 'x' }), lane: 'yoga' },
+  { name: 'a mutation', body: body(print(ClearCacheDocument)), headers: { authorization: `Bearer ${TOKEN}` }, lane: 'yoga' },
+  { name: 'a syntax error', body: body('{ generation(input: '), lane: 'yoga' },
+  { name: 'a validation error', body: body('{ nope }'), lane: 'yoga' },
+  { name: 'a batch', body: JSON.stringify([{ query: '{ cacheConfig { enabled } }' }]), lane: 'yoga' },
+  { name: 'JSON that does not parse', body: '{"query": ', lane: 'yoga' },
+];
+
+describe('the fast lane', () => {
+  let harness: Harness;
+  let withLane: Listening;
+  let withoutLane: Listening;
+  let serve: MockInstance<FastLane['serve']>;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    const logger = createLogger(
+      'error',
+      new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          logged.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    harness = createHarness({ env: { ADMIN_TOKEN: TOKEN }, logger });
+    // A server without the lane over the same service: generations, and so responses, are shared.
+    const yogaOnly = createGraphQlServer({
+      service: harness.service,
+      config: harness.config,
+      logger,
+      metrics: createMetrics(harness.service, { defaultMetrics: false }).registry,
+      fastLane: false,
+    });
+    expect(yogaOnly.fastLane).toBeUndefined();
+    serve = vi.spyOn(harness.fastLane!, 'serve');
+    const loadMany = harness.service.loadMany.bind(harness.service);
+    vi.spyOn(harness.service, 'loadMany').mockImplementation(async (requests, options) => {
+      if (requests.some((item) => item.prompt === 'explode')) throw new Error('a defect below the schema');
+      return loadMany(requests, options);
+    });
+    withLane = await listen(harness);
+    withoutLane = await listen(yogaOnly);
+  });
+  afterAll(async () => {
+    await withLane.close();
+    await withoutLane.close();
+  });
+
+  /** Whether the last request to the server with the lane was answered by it. */
+  const lastTookLane = async () => {
+    const results = serve.mock.results;
+    if (results.length === 0) return false;
+    return (await results.at(-1)!.value) === true;
+  };
+
+  it.each(CASES)('answers $name as Yoga does ($lane)', async ({ body: text, headers, lane }) => {
+    const requestHeaders = { ...JSON_TYPE, ...headers };
+    // The first time, Yoga prepares the query (and generations are made, or fail).
+    await send(withoutLane.url, text, requestHeaders);
+    await send(withLane.url, text, requestHeaders);
+
+    const callsBefore = serve.mock.calls.length;
+    const fromLane = await send(withLane.url, text, requestHeaders);
+    const tookLane = serve.mock.calls.length > callsBefore && (await lastTookLane());
+    const fromYoga = await send(withoutLane.url, text, requestHeaders);
+
+    expect(tookLane).toBe(lane === 'fast');
+    expect(comparable(fromLane)).toEqual(comparable(fromYoga));
+  });
+
+  it('logs the unexpected errors it masks, as Yoga does', () => {
+    const defects = logged.filter((line) => line.includes('a defect below the schema'));
+    // Two requests to each server: three answered by Yoga, one by the lane.
+    expect(defects).toHaveLength(4);
+    expect(defects.every((line) => JSON.parse(line).level === 50)).toBe(true);
+  });
+
+  it('leaves requests with an Origin, other media types and other paths to Yoga', async () => {
+    const text = body(generationQuery, { input: { prompt: 'shared' } });
+    await send(withoutLane.url, text, JSON_TYPE);
+    const cases: Record<string, string>[] = [
+      { ...JSON_TYPE, origin: 'http://example.test' },
+      { ...JSON_TYPE, accept: 'text/event-stream' },
+      { ...JSON_TYPE, accept: 'application/json, text/plain' },
+      { 'content-type': 'application/graphql+json' },
+      { 'content-type': 'text/plain' },
+    ];
+    for (const headers of cases) {
+      const callsBefore = serve.mock.calls.length;
+      const fromLane = await send(withLane.url, text, headers);
+      const fromYoga = await send(withoutLane.url, text, headers);
+      expect(serve.mock.calls.length, JSON.stringify(headers)).toBe(callsBefore);
+      expect(comparable(fromLane)).toEqual(comparable(fromYoga));
+    }
+    const callsBefore = serve.mock.calls.length;
+    expect((await send(withLane.url.replace('/graphql', '/graphql?x=1'), text, JSON_TYPE)).status).toBe(200);
+    expect(serve.mock.calls.length).toBe(callsBefore);
+  });
+});
+
+describe('generations through the fast lane', () => {
+  let server: Listening | undefined;
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('runs the generator once for 50 concurrent requests of a new input on a prepared query, and counts them', async () => {
+    const harness = createHarness({ latencyMs: 200 });
+    server = await listen(harness);
+    const serve = vi.spyOn(harness.fastLane!, 'serve');
+    // Prepares the query.
+    dataOf(await postOperation(fetch, server.url, GenerationDocument, { input: { prompt: 'first' } }));
+    const input = { prompt: 'a storm over the bay' };
+
+    const results = await Promise.all(Array.from({ length: 50 }, () => postOperation(fetch, server!.url, GenerationDocument, { input })));
+
+    const answers = await Promise.all(serve.mock.results.map((result) => result.value));
+    expect(answers.slice(1)).toEqual(Array(50).fill(true));
+    const statuses = results.map((result) => dataOf(result).generation!.cacheStatus);
+    expect(harness.generator.calls.filter((call) => call.prompt === input.prompt)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 'MISS')).toHaveLength(1);
+    const coalesced = statuses.filter((status) => status === 'COALESCED').length;
+    expect(coalesced + statuses.filter((status) => status === 'HIT').length).toBe(49);
+    expect(results.map((result) => result.extensions?.cache?.['generation']?.status)).toEqual(statuses);
+    expect(harness.service.stats()).toMatchObject({ generations: 2, coalesced, hits: 49 - coalesced, inFlight: 0, queued: 0 });
+  });
+
+  it('keeps a bounded number of queries prepared, dropping the least recently used', async () => {
+    const harness = createHarness();
+    const { yoga, fastLane } = createGraphQlServer({
+      service: harness.service,
+      config: harness.config,
+      logger: createLogger('silent'),
+      metrics: createMetrics(harness.service, { defaultMetrics: false }).registry,
+      fastLane: { maxPrepared: 2 },
+    });
+    await server?.close();
+    server = await listen({ yoga, fastLane });
+    const serve = vi.spyOn(fastLane!, 'serve');
+    const queries = ['a', 'b', 'c'].map((alias) => `{ ${alias}: generation(input: {prompt: "bounded"}) { output } }`);
+    const tookLane = async (query: string) => {
+      const calls = serve.mock.calls.length;
+      expect((await send(server!.url, body(query), JSON_TYPE)).status).toBe(200);
+      return serve.mock.calls.length > calls && (await serve.mock.results.at(-1)!.value) === true;
+    };
+
+    for (const query of queries) expect(await tookLane(query)).toBe(false);
+
+    // The first was dropped when the third was prepared; the other two remain.
+    expect(await tookLane(queries[1]!)).toBe(true);
+    expect(await tookLane(queries[2]!)).toBe(true);
+    expect(await tookLane(queries[0]!)).toBe(false);
+    expect(await tookLane(queries[0]!)).toBe(true);
+  });
+});
+
+describe('a failure outside any resolver', () => {
+  it('is masked and answered with 500 by the fast lane as by Yoga', async () => {
+    // Contexts that fail for requests marked so, on a server with the lane and on one without.
+    const context = (authorization: string | null | undefined) => {
+      if (authorization === 'fail') throw new Error('the context could not be made');
+      return {};
+    };
+    const logger = createLogger('silent');
+    const lane = createFastLane({
+      schema,
+      endpoint: '/graphql',
+      createContext: (req) => context(req.headers.authorization),
+      completeResult: () => undefined,
+      maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
+      fetchAPI: globalThis,
+    });
+    const yogaWith = (plugins: Plugin[]) =>
+      createYoga({ schema, context: ({ request }) => context(request.headers.get('authorization')), plugins, logging: false, maxRequestBodySize: false });
+    const servers = [
+      await listen({ yoga: yogaWith([lane.plugin]) as unknown as GencacheYoga, fastLane: lane }),
+      await listen({ yoga: yogaWith([]) as unknown as GencacheYoga, fastLane: undefined }),
+    ] as const;
+    const serve = vi.spyOn(lane, 'serve');
+    try {
+      const text = body('{ __typename }');
+      expect((await send(servers[0].url, text, JSON_TYPE)).status).toBe(200);
+
+      const failing = { ...JSON_TYPE, authorization: 'fail' };
+      const fromLane = await send(servers[0].url, text, failing);
+      const fromYoga = await send(servers[1].url, text, failing);
+
+      expect(await serve.mock.results.at(-1)!.value).toBe(true);
+      expect(fromLane.status).toBe(500);
+      expect(JSON.parse(fromLane.body)).toEqual({ errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      expect(comparable(fromLane)).toEqual(comparable(fromYoga));
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
+    }
+  });
+});
