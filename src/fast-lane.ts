@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Kind, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import { createGraphQLError, isPromise, processRegularResult, type Plugin, type YogaInitialContext } from 'graphql-yoga';
+import { isPromise, processRegularResult, type Plugin, type YogaInitialContext } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 
 /**
@@ -32,8 +32,11 @@ export interface FastLaneOptions<TContext> {
   readonly createContext: (req: IncomingMessage) => TContext;
   /** Completes a result as Yoga's execution plugins would, e.g. with extensions. */
   readonly completeResult: (result: ExecutionResult, context: TContext) => void;
-  /** Yoga's error masking, with its logging. */
-  readonly maskError: (error: GraphQLError) => GraphQLError;
+  /**
+   * Yoga's error masking, with its logging: for the errors of a result, and for anything thrown
+   * outside a resolver (as Yoga's error handler masks it).
+   */
+  readonly maskError: (error: unknown) => GraphQLError;
   /** Yoga's Fetch API, to format results with errors exactly as Yoga does. */
   readonly fetchAPI: typeof globalThis;
   /** Queries kept prepared, least recently used dropped first. @default 1000 */
@@ -89,6 +92,7 @@ export function createFastLane<TContext>(options: FastLaneOptions<TContext>): Fa
       req.method === 'POST' &&
       req.url === endpoint &&
       req.headers.origin === undefined &&
+      isHost(req.headers.host) &&
       isJson(req.headers['content-type']) &&
       mediaTypeOf(req.headers.accept) !== undefined,
     async serve(req, res, body) {
@@ -96,33 +100,40 @@ export function createFastLane<TContext>(options: FastLaneOptions<TContext>): Fa
       if (params === undefined) return false;
       const entry = prepared.get(params.query);
       if (entry === undefined || (params.operationName != null && params.operationName !== entry.operationName)) return false;
-      const mediaType = mediaTypeOf(req.headers.accept)!;
       let result: ExecutionResult;
       try {
         const context = createContext(req);
         const pending = entry.compiled.query(undefined, context, params.variables ?? {});
-        result = isPromise(pending) ? await pending : pending;
+        const executed = isPromise(pending) ? await pending : pending;
         // No data: the variables did not coerce, and nothing ran. Yoga words that refusal.
-        if (!('data' in result)) return false;
-        completeResult(result, context);
+        if (!('data' in executed)) return false;
+        completeResult(executed, context);
+        result = executed.errors === undefined ? executed : { ...executed, errors: executed.errors.map(maskError) };
       } catch (error) {
-        // A failure outside any resolver; Yoga answers it, masked, with 500.
-        result = { errors: [toGraphQLError(error)] };
+        // A failure outside any resolver: Yoga masks it and answers 500.
+        result = { errors: [maskError(error)] };
       }
-      if (result.errors === undefined) {
-        send(res, 200, { 'Content-Type': `${mediaType}; charset=utf-8` }, JSON.stringify(result));
-        return true;
+      try {
+        await respond(res, result, mediaTypeOf(req.headers.accept)!, fetchAPI);
+      } catch (error) {
+        // Nothing more can be written (e.g. the client went away): the failure is logged.
+        maskError(error);
+        res.destroy();
       }
-      // Errors take Yoga's masking and its own formatting, status included.
-      const response = processRegularResult({ ...result, errors: result.errors.map(maskError) }, fetchAPI as never, mediaType);
-      send(res, response.status, Object.fromEntries(response.headers), await response.text());
       return true;
     },
   };
 }
 
-const toGraphQLError = (error: unknown): GraphQLError =>
-  createGraphQLError(error instanceof Error ? error.message : String(error), { originalError: error instanceof Error ? error : undefined });
+/** Writes a result as Yoga's result processor does: media type, status and body. */
+async function respond(res: ServerResponse, result: ExecutionResult, mediaType: string, fetchAPI: typeof globalThis): Promise<void> {
+  if (result.errors === undefined) {
+    return send(res, 200, { 'Content-Type': `${mediaType}; charset=utf-8` }, JSON.stringify(result));
+  }
+  // Errors take Yoga's own formatting, status included.
+  const response = processRegularResult(result, fetchAPI as never, mediaType);
+  send(res, response.status, Object.fromEntries(response.headers), await response.text());
+}
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
   res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
@@ -140,11 +151,14 @@ function onlyQueryOperation(document: DocumentNode): { name: string | undefined 
   return found;
 }
 
+/** Yoga's test of a JSON body, exactly. */
 function isJson(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const normalized = contentType.replace(/\s/g, '').toLowerCase();
-  return normalized === 'application/json' || normalized === 'application/json;charset=utf-8';
+  const first = contentType?.split(',')[0];
+  return first === 'application/json' || first?.startsWith('application/json;') === true;
 }
+
+/** A host name or address, with a port or not: Yoga builds the request's URL from it. */
+const isHost = (host: string | undefined) => host !== undefined && /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host);
 
 function mediaTypeOf(accept: string | undefined): string | undefined {
   return accept === undefined || accept === '' ? 'application/json' : MEDIA_TYPES.get(accept.replace(/\s/g, '').toLowerCase());

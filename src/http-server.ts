@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { attachWebSocketEndpoint } from './websocket.js';
 import type { GraphQlServer } from './yoga.js';
 
@@ -22,9 +23,12 @@ export interface HttpServer {
  * anything is read, and only a body without one (chunked) is counted while it is read.
  */
 export function createHttpServer({ yoga, fastLane }: GraphQlServer, { maxRequestBodyBytes }: HttpServerOptions): HttpServer {
-  /** Yoga's Node adapter takes a body that was read already from `req.body`. */
+  /**
+   * Yoga's Node adapter takes a body that was read already from `req.body`: as a stream, which
+   * it reads as such (it would list a Buffer's keys, one a byte).
+   */
   const toYoga = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
-    Object.assign(req, { body });
+    Object.assign(req, { body: Readable.from([body]) });
     return void yoga(req, res);
   };
   const server = createServer((req, res) => {

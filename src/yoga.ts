@@ -1,6 +1,7 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { Kind, print, type DocumentNode, type GraphQLError } from 'graphql';
+import { GraphQLError, Kind, print, type DocumentNode } from 'graphql';
 import {
+  createGraphQLError,
   createYoga,
   maskError,
   type GraphiQLOptions,
@@ -55,17 +56,29 @@ export interface GraphQlServer {
   readonly fastLane: FastLane | undefined;
 }
 
+const GRAPHQL_ENDPOINT = '/graphql';
+const UNEXPECTED_ERROR_MESSAGE = 'Unexpected error.';
+
 /**
  * Expected failures pass unchanged: their `extensions.code` came with them from GencacheError.
  * Anything else is masked and logged by Yoga.
  */
-const GRAPHQL_ENDPOINT = '/graphql';
-const UNEXPECTED_ERROR_MESSAGE = 'Unexpected error.';
-
-const maskUnexpected: typeof maskError = (error, message, isDev) =>
+export const maskUnexpected: typeof maskError = (error, message, isDev) =>
   (error as { originalError?: unknown }).originalError instanceof GencacheError
     ? (error as Error)
     : maskError(error, message, isDev);
+
+/**
+ * The masking of the fast lane: Yoga's, with its logging (the original of a masked error is
+ * logged), for a result's errors and for anything thrown outside a resolver.
+ */
+export function fastLaneMasking(logger: Logger): (error: unknown) => GraphQLError {
+  return (error) => {
+    const masked = maskUnexpected(error as Error, UNEXPECTED_ERROR_MESSAGE);
+    if (masked !== error) logger.error(error);
+    return masked instanceof GraphQLError ? masked : createGraphQLError(masked.message, { originalError: masked });
+  };
+}
 
 /**
  * GraphiQL with every asset (scripts, styles, fonts, editor workers) inlined from the package,
@@ -101,12 +114,7 @@ export function createGraphQlServer({ service, config, logger, metrics, plugins 
           createContext: (req) =>
             createContext(dependencies, () => ({ authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress })),
           completeResult: completeWithCacheReport,
-          maskError: (error) => {
-            // As Yoga's masking does: the original of a masked error is logged.
-            const masked = maskUnexpected(error, UNEXPECTED_ERROR_MESSAGE) as GraphQLError;
-            if (masked !== error) logger.error(error);
-            return masked;
-          },
+          maskError: fastLaneMasking(logger),
           fetchAPI: globalThis,
         })
       : undefined;

@@ -1,15 +1,18 @@
 import { request } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { Writable } from 'node:stream';
-import { getIntrospectionQuery, print, type GraphQLError } from 'graphql';
-import { createYoga, maskError, type Plugin } from 'graphql-yoga';
+import { getIntrospectionQuery, print } from 'graphql';
+import { createYoga, type Plugin, type YogaLogger } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { createFastLane, type FastLane } from '../src/fast-lane.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import { schema } from '../src/schema/index.js';
-import { createGraphQlServer, type GencacheYoga } from '../src/yoga.js';
+import { GencacheError } from '../src/errors.js';
+import { createGraphQlServer, fastLaneMasking, maskUnexpected, type GencacheYoga } from '../src/yoga.js';
 import {
   CacheConfigDocument,
+  CacheEntriesDocument,
   CacheEntryDocument,
   ClearCacheDocument,
   GenerationDocument,
@@ -22,32 +25,40 @@ const TOKEN = 'fast-lane-admin-token';
 
 interface Sent {
   readonly status: number;
+  readonly statusMessage: string | undefined;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: string;
 }
 
-/** A POST with exactly these headers (fetch would add its own). */
-function send(url: string, body: string, headers: Record<string, string>): Promise<Sent> {
+/** A POST with exactly these headers (fetch would add its own), chunked or with a Content-Length. */
+function send(url: string, body: string, headers: Record<string, string>, chunked = false): Promise<Sent> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+    const length = chunked ? {} : { 'content-length': Buffer.byteLength(body) };
+    const req = request(url, { method: 'POST', headers: { ...length, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', reject);
-    req.end(body);
+    if (chunked) req.write(body.slice(0, 10));
+    req.end(chunked ? body.slice(10) : body);
   });
 }
 
 /** What a client can tell apart in a response: all but the date. */
-const comparable = ({ status, headers, body }: Sent) => ({
-  status,
-  contentType: headers['content-type'],
-  contentLength: headers['content-length'],
-  transferEncoding: headers['transfer-encoding'],
-  cors: headers['access-control-allow-origin'],
-  body,
-});
+const comparable = ({ headers: { date: _date, ...headers }, ...response }: Sent) => ({ ...response, headers });
+
+/** A logger of errors, and the lines it wrote. */
+function errorLog() {
+  const logged: string[] = [];
+  const destination = new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      logged.push(chunk.toString());
+      done();
+    },
+  });
+  return { logger: createLogger('error', destination), logged };
+}
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 const body = (query: string, variables?: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ query, variables, ...extra });
@@ -57,6 +68,7 @@ interface Case {
   readonly name: string;
   readonly body: string;
   readonly headers?: Record<string, string>;
+  readonly chunked?: boolean;
   /** Which side answers the repeat on the server with the fast lane. */
   readonly lane: 'fast' | 'yoga';
 }
@@ -105,6 +117,15 @@ const CASES: Case[] = [
   },
   { name: 'the public cache configuration', body: body(print(CacheConfigDocument)), lane: 'fast' },
   { name: "GraphiQL's introspection query", body: body(getIntrospectionQuery()), lane: 'fast' },
+  { name: 'a chunked body', body: body(generationQuery, { input: { prompt: 'shared' } }), chunked: true, lane: 'fast' },
+  { name: 'null variables, operation name and extensions', body: body(print(CacheConfigDocument), null, { operationName: null, extensions: null }), lane: 'fast' },
+  { name: 'extensions Yoga ignores', body: body(print(CacheConfigDocument), undefined, { extensions: { trace: true } }), lane: 'fast' },
+  {
+    name: 'Content-Type: application/json;charset=latin1',
+    body: body(print(CacheConfigDocument)),
+    headers: { 'content-type': 'application/json;charset=latin1' },
+    lane: 'fast',
+  },
   // Yoga answers these.
   { name: 'variables of the wrong type', body: body(generationQuery, { input: { prompt: 7 } }), lane: 'yoga' },
   { name: 'missing variables', body: body(generationQuery), lane: 'yoga' },
@@ -115,6 +136,17 @@ const CASES: Case[] = [
   { name: 'a validation error', body: body('{ nope }'), lane: 'yoga' },
   { name: 'a batch', body: JSON.stringify([{ query: '{ cacheConfig { enabled } }' }]), lane: 'yoga' },
   { name: 'JSON that does not parse', body: '{"query": ', lane: 'yoga' },
+  { name: 'an empty body', body: '', lane: 'yoga' },
+  { name: 'an empty object', body: '{}', lane: 'yoga' },
+  { name: 'Content-Type: Application/JSON', body: body(print(CacheConfigDocument)), headers: { 'content-type': 'Application/JSON' }, lane: 'yoga' },
+  {
+    name: 'Content-Type: application/json ; charset=utf-8',
+    body: body(print(CacheConfigDocument)),
+    headers: { 'content-type': 'application/json ; charset=utf-8' },
+    lane: 'yoga',
+  },
+  { name: 'a Host with a path', body: body(print(CacheConfigDocument)), headers: { host: 'example.test/elsewhere' }, lane: 'yoga' },
+  { name: 'a Host with a space', body: body(print(CacheConfigDocument)), headers: { host: 'example test' }, lane: 'yoga' },
 ];
 
 describe('the fast lane', () => {
@@ -122,18 +154,9 @@ describe('the fast lane', () => {
   let withLane: Listening;
   let withoutLane: Listening;
   let serve: MockInstance<FastLane['serve']>;
-  const logged: string[] = [];
+  const { logger, logged } = errorLog();
 
   beforeAll(async () => {
-    const logger = createLogger(
-      'error',
-      new Writable({
-        write: (chunk: Buffer, _encoding, done) => {
-          logged.push(chunk.toString());
-          done();
-        },
-      }),
-    );
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN }, logger });
     // A server without the lane over the same service: generations, and so responses, are shared.
     const yogaOnly = createGraphQlServer({
@@ -165,16 +188,16 @@ describe('the fast lane', () => {
     return (await results.at(-1)!.value) === true;
   };
 
-  it.each(CASES)('answers $name as Yoga does ($lane)', async ({ body: text, headers, lane }) => {
+  it.each(CASES)('answers $name as Yoga does ($lane)', async ({ body: text, headers, chunked, lane }) => {
     const requestHeaders = { ...JSON_TYPE, ...headers };
     // The first time, Yoga prepares the query (and generations are made, or fail).
-    await send(withoutLane.url, text, requestHeaders);
-    await send(withLane.url, text, requestHeaders);
+    await send(withoutLane.url, text, requestHeaders, chunked);
+    await send(withLane.url, text, requestHeaders, chunked);
 
     const callsBefore = serve.mock.calls.length;
-    const fromLane = await send(withLane.url, text, requestHeaders);
+    const fromLane = await send(withLane.url, text, requestHeaders, chunked);
     const tookLane = serve.mock.calls.length > callsBefore && (await lastTookLane());
-    const fromYoga = await send(withoutLane.url, text, requestHeaders);
+    const fromYoga = await send(withoutLane.url, text, requestHeaders, chunked);
 
     expect(tookLane).toBe(lane === 'fast');
     expect(comparable(fromLane)).toEqual(comparable(fromYoga));
@@ -266,43 +289,93 @@ describe('generations through the fast lane', () => {
   });
 });
 
+describe('admin access through the fast lane, without ADMIN_TOKEN', () => {
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+  let server: Listening | undefined;
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  /** Two requests for the admin field `cacheEntries`: Yoga answers the first, the lane the second. */
+  const twice = async (address: string) => {
+    const harness = createHarness();
+    await server?.close();
+    server = await listen(harness, '0.0.0.0');
+    const serve = vi.spyOn(harness.fastLane!, 'serve');
+    const url = server.url.replace('0.0.0.0', address);
+    const answers = [await postOperation(fetch, url, CacheEntriesDocument, { first: 1 }), await postOperation(fetch, url, CacheEntriesDocument, { first: 1 })];
+    expect(await Promise.all(serve.mock.results.map((result) => result.value))).toEqual([false, true]);
+    return answers.map((answer) => answer.errors?.[0]?.extensions?.['code'] ?? 'allowed');
+  };
+
+  it('allows a loopback client', async () => {
+    expect(await twice('127.0.0.1')).toEqual(['allowed', 'allowed']);
+  });
+
+  it.skipIf(external === undefined)(`refuses a client over a non-loopback address (${external ?? 'none here'}) as FORBIDDEN`, async () => {
+    expect(await twice(external!)).toEqual(['FORBIDDEN', 'FORBIDDEN']);
+  });
+});
+
 describe('a failure outside any resolver', () => {
-  it('is masked and answered with 500 by the fast lane as by Yoga', async () => {
-    // Contexts that fail for requests marked so, on a server with the lane and on one without.
-    const context = (authorization: string | null | undefined) => {
-      if (authorization === 'fail') throw new Error('the context could not be made');
-      return {};
-    };
-    const logger = createLogger('silent');
-    const lane = createFastLane({
+  /** What a context throws, by the request's Authorization header. */
+  const THROWN: Record<string, unknown> = {
+    error: new Error('the context could not be made'),
+    gencache: new GencacheError('NOT_FOUND', 'an expected error, but thrown outside a resolver'),
+    string: 'a thrown string',
+  };
+  const context = (authorization: string | null | undefined) => {
+    if (authorization != null && authorization in THROWN) throw THROWN[authorization];
+    return {};
+  };
+  const { logger, logged } = errorLog();
+  // The production masking, on a server with the lane and on one without.
+  const lane = createFastLane({
+    schema,
+    endpoint: '/graphql',
+    createContext: (req) => context(req.headers.authorization),
+    completeResult: () => undefined,
+    maskError: fastLaneMasking(logger),
+    fetchAPI: globalThis,
+  });
+  const yogaWith = (plugins: Plugin[]) =>
+    createYoga({
       schema,
-      endpoint: '/graphql',
-      createContext: (req) => context(req.headers.authorization),
-      completeResult: () => undefined,
-      maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
-      fetchAPI: globalThis,
+      context: ({ request }) => context(request.headers.get('authorization')),
+      plugins,
+      maskedErrors: { maskError: maskUnexpected },
+      logging: logger as unknown as YogaLogger,
+      maxRequestBodySize: false,
     });
-    const yogaWith = (plugins: Plugin[]) =>
-      createYoga({ schema, context: ({ request }) => context(request.headers.get('authorization')), plugins, logging: false, maxRequestBodySize: false });
-    const servers = [
+  let servers: readonly [Listening, Listening];
+  beforeAll(async () => {
+    servers = [
       await listen({ yoga: yogaWith([lane.plugin]) as unknown as GencacheYoga, fastLane: lane }),
       await listen({ yoga: yogaWith([]) as unknown as GencacheYoga, fastLane: undefined }),
-    ] as const;
+    ];
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.close()));
+  });
+
+  it.each(Object.keys(THROWN))('is masked, logged and answered with 500 by the fast lane as by Yoga (%s)', async (thrown) => {
     const serve = vi.spyOn(lane, 'serve');
-    try {
-      const text = body('{ __typename }');
-      expect((await send(servers[0].url, text, JSON_TYPE)).status).toBe(200);
+    const text = body('{ __typename }');
+    expect((await send(servers[0].url, text, JSON_TYPE)).status).toBe(200);
+    logged.length = 0;
 
-      const failing = { ...JSON_TYPE, authorization: 'fail' };
-      const fromLane = await send(servers[0].url, text, failing);
-      const fromYoga = await send(servers[1].url, text, failing);
+    const failing = { ...JSON_TYPE, authorization: thrown };
+    const fromLane = await send(servers[0].url, text, failing);
+    const fromYoga = await send(servers[1].url, text, failing);
 
-      expect(await serve.mock.results.at(-1)!.value).toBe(true);
-      expect(fromLane.status).toBe(500);
-      expect(JSON.parse(fromLane.body)).toEqual({ errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
-      expect(comparable(fromLane)).toEqual(comparable(fromYoga));
-    } finally {
-      await Promise.all(servers.map((server) => server.close()));
-    }
+    expect(await serve.mock.results.at(-1)!.value).toBe(true);
+    expect(fromLane.status).toBe(500);
+    expect(JSON.parse(fromLane.body)).toEqual({ errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    expect(comparable(fromLane)).toEqual(comparable(fromYoga));
+    // Each server logged what it masked, once.
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toBe(logged[1]!.replace(/"time":\d+/, logged[0]!.match(/"time":\d+/)![0]));
   });
 });
