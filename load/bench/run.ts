@@ -182,8 +182,11 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 // ---------------------------------------------------------------------------------------------
 // Sections
 
-/** 1. Requests/s of a cached generation against bare Yoga, default and tuned, alternating. */
-async function hitPath(gencache: RunningServer, bare: RunningServer, tuned: RunningServer) {
+/**
+ * 1. Requests/s of a cached generation against bare Yoga, default and tuned, alternating; and
+ * through Yoga alone (the fast lane off), to show what the lane gives.
+ */
+async function hitPath(gencache: RunningServer, withoutLane: RunningServer, bare: RunningServer, tuned: RunningServer) {
   const input = { prompt: 'the hit-path prompt' };
   // The lean operation (the output only) against a constant field, like for like; the whole
   // GenerationFields fragment is measured beside it.
@@ -198,12 +201,13 @@ async function hitPath(gencache: RunningServer, bare: RunningServer, tuned: Runn
     if (json['errors'] || json['data'] === undefined) throw new Error(`hit-path warm-up of ${server.variant} failed`);
     return JSON.stringify(json);
   };
-  const runs: Record<string, Measured[]> = { gencache: [], 'gencache-full': [], 'bare-yoga': [], 'bare-yoga-tuned': [] };
+  const runs: Record<string, Measured[]> = { gencache: [], 'gencache-full': [], 'gencache-yoga': [], 'bare-yoga': [], 'bare-yoga-tuned': [] };
   const targets = [
     ['gencache', gencache, hitBody, await answerTo(gencache, hitBody)],
     ['bare-yoga', bare, helloBody, await answerTo(bare, helloBody)],
     ['bare-yoga-tuned', tuned, helloBody, await answerTo(tuned, helloBody)],
     ['gencache-full', gencache, fullBody, await answerTo(gencache, fullBody)],
+    ['gencache-yoga', withoutLane, hitBody, await answerTo(withoutLane, hitBody)],
   ] as const;
   const load = async (server: RunningServer, body: string, answer: string, seconds: number) => {
     let wrong = 0;
@@ -239,12 +243,15 @@ async function hitPath(gencache: RunningServer, bare: RunningServer, tuned: Runn
     requestsPerSecond: {
       gencacheHit: round(rps('gencache')),
       gencacheHitFullFragment: round(rps('gencache-full')),
+      gencacheHitWithoutFastLane: round(rps('gencache-yoga')),
       bareYoga: round(rps('bare-yoga')),
       bareYogaTuned: round(rps('bare-yoga-tuned')),
     },
     ratioToBareYoga: round(pairedRatio('gencache', 'bare-yoga')),
     ratioToBareYogaTuned: round(pairedRatio('gencache', 'bare-yoga-tuned')),
     fullFragmentRatioToBareYogaTuned: round(pairedRatio('gencache-full', 'bare-yoga-tuned')),
+    withoutFastLaneRatioToBareYogaTuned: round(pairedRatio('gencache-yoga', 'bare-yoga-tuned')),
+    fastLaneGain: round(pairedRatio('gencache', 'gencache-yoga')),
     targets: { ratioToBareYoga: 2.0, ratioToBareYogaTuned: 0.9 },
     oversizedBodyStatus: oversized.status,
     failures: Object.values(runs).flat().reduce((sum, run) => sum + run.failures, 0),
@@ -455,15 +462,23 @@ async function main() {
   progress(`gencache benchmark${smoke ? ' (smoke)' : ''}: starting servers${pinned ? ' on core 0, client on core 1' : ', unpinned'}`);
   const servers = await Promise.all([
     startServer('gencache'),
+    startServer('gencache-without-fast-lane'),
     startServer('gencache', { DISABLE_RESULT_CACHE: '1' }),
     startServer('bare-yoga'),
     startServer('bare-yoga-tuned'),
     startServer('response-cache'),
   ]);
-  const [gencache, uncached, bare, tuned, responseCache] = servers as [RunningServer, RunningServer, RunningServer, RunningServer, RunningServer];
+  const [gencache, withoutLane, uncached, bare, tuned, responseCache] = servers as [
+    RunningServer,
+    RunningServer,
+    RunningServer,
+    RunningServer,
+    RunningServer,
+    RunningServer,
+  ];
   try {
     progress('[1/6] hit-path throughput');
-    const hit = await hitPath(gencache, bare, tuned);
+    const hit = await hitPath(gencache, withoutLane, bare, tuned);
     if (only === 'hit') {
       process.stdout.write(`${JSON.stringify(hit, null, 2)}\n`);
       return;
@@ -523,6 +538,7 @@ function printTable(results: {
     ['hit path: gencache vs bare Yoga (defaults)', `${hit.ratioToBareYoga}x (medians ${hit.requestsPerSecond.gencacheHit} vs ${hit.requestsPerSecond.bareYoga} req/s)`, '>= 2.0x', mark(hit.ratioToBareYoga >= 2)],
     ['hit path: gencache vs bare Yoga (no body check)', `${hit.ratioToBareYogaTuned}x (vs ${hit.requestsPerSecond.bareYogaTuned} req/s)`, '>= 0.9x', mark(hit.ratioToBareYogaTuned >= 0.9)],
     ['  the same with the whole GenerationFields fragment', `${hit.fullFragmentRatioToBareYogaTuned}x of the tuned (${hit.requestsPerSecond.gencacheHitFullFragment} req/s)`, '', ''],
+    ['  the lean operation with the fast lane off', `${hit.withoutFastLaneRatioToBareYogaTuned}x of the tuned (${hit.requestsPerSecond.gencacheHitWithoutFastLane} req/s); the lane gives ${hit.fastLaneGain}x`, '', ''],
     ['oversized body (2 MiB) status', String(hit.oversizedBodyStatus), '413', mark(hit.oversizedBodyStatus === 413)],
     ['speedup at 70% repeats vs cache off', `${repeat.speedup}x (${repeat.requestsPerSecond.cached} vs ${repeat.requestsPerSecond.uncached} req/s; ideal ${repeat.ideal}x)`, '>= 3.0x', mark(repeat.speedup >= 3)],
     ['coalescing: generator calls', `${coalesce.generatorCalls} for ${coalesce.prompts} prompts x ${coalesce.concurrentPerPrompt}`, `= ${coalesce.prompts}`, mark(coalesce.holds)],

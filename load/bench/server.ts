@@ -1,10 +1,13 @@
 /**
  * The servers of the benchmark. Run as a process of its own, so that it can be pinned to a core:
  *   node load/.build/load/bench/server.js <variant> <port>
- * (the smoke run creates them in its own process instead). Variants: gencache (the service as
- * `npm start` runs it, configured by the environment), response-cache (the same with the field
- * cache off and @graphql-yoga/plugin-response-cache on), bare-yoga (graphql-yoga answering a
- * constant with default options) and bare-yoga-tuned (the same with maxRequestBodySize: false).
+ * (the smoke run creates them in its own process instead). Variants:
+ * - gencache: the service as `npm start` runs it, configured by the environment;
+ * - gencache-without-fast-lane: the same, with every request through Yoga;
+ * - response-cache: the same as gencache with the field cache off and
+ *   @graphql-yoga/plugin-response-cache on (plugins take every request through Yoga);
+ * - bare-yoga: graphql-yoga answering a constant, with default options;
+ * - bare-yoga-tuned: the same with maxRequestBodySize: false.
  * Prints `listening <port>` when ready.
  */
 import { createServer, type Server } from 'node:http';
@@ -19,9 +22,10 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createGraphQlServer } from '../../src/yoga.js';
 
-export type Variant = 'gencache' | 'response-cache' | 'bare-yoga' | 'bare-yoga-tuned';
+const VARIANTS = ['gencache', 'gencache-without-fast-lane', 'response-cache', 'bare-yoga', 'bare-yoga-tuned'] as const;
+export type Variant = (typeof VARIANTS)[number];
 
-function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean): Server {
+function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean, fastLane = true): Server {
   const config = loadConfig(withResponseCache ? { ...environment, DISABLE_RESULT_CACHE: '1' } : environment);
   const service = createGenerationService(config);
   const graphql = createGraphQlServer({
@@ -29,6 +33,7 @@ function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolea
     config,
     logger: createLogger('silent'),
     metrics: createMetrics(service, { defaultMetrics: false }).registry,
+    fastLane,
     plugins: withResponseCache
       ? [useResponseCache({ session: () => null, ttl: config.cache.defaultTtlSeconds * 1000, includeExtensionMetadata: true })]
       : [],
@@ -51,6 +56,8 @@ export function createBenchServer(variant: Variant, environment: NodeJS.ProcessE
     case 'gencache':
     case 'response-cache':
       return serveGencache(environment, variant === 'response-cache');
+    case 'gencache-without-fast-lane':
+      return serveGencache(environment, false, false);
     case 'bare-yoga':
     case 'bare-yoga-tuned':
       return serveBareYoga(variant === 'bare-yoga-tuned');
@@ -64,7 +71,7 @@ export function listenLocal(server: Server, port = 0): Promise<number> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [variant, port] = process.argv.slice(2) as [Variant, string | undefined];
-  if (!['gencache', 'response-cache', 'bare-yoga', 'bare-yoga-tuned'].includes(variant)) {
+  if (!VARIANTS.includes(variant)) {
     process.stderr.write(`unknown variant ${String(variant)}\n`);
     process.exit(2);
   }
