@@ -176,6 +176,27 @@ describe('bounds', () => {
     expect(cache.stats()).toMatchObject({ entries: 2, bytes: 1000, evictions: 3 });
   });
 
+  it('tells the bound of each eviction when one insert overflows both', () => {
+    const { cache, keys } = setup({ maxEntries: 3, maxBytes: 1000 });
+    const reasons: string[] = [];
+    cache.events.on('event', (event) => event.type === 'EVICT' && reasons.push(`${event.key}:${event.reason}`));
+    for (const key of ['a', 'b', 'c']) cache.set(recordOfSize(key, 300));
+
+    // A fourth key: room for one more entry (a), then for 400 more bytes (b).
+    cache.set(recordOfSize('d', 500));
+
+    expect(keys()).toEqual(['d', 'c']);
+    expect(reasons).toEqual(['a:maxEntries', 'b:maxBytes']);
+    expect(cache.totals().evictions).toEqual({ maxEntries: 1, maxBytes: 1 });
+
+    // Replacing a key's entry in a full cache never evicts for the entry bound.
+    cache.set(recordOfSize('e', 150));
+    cache.set(recordOfSize('e', 450));
+    expect(keys()).toEqual(['e', 'd']);
+    expect(reasons.slice(2)).toEqual(['c:maxBytes']);
+    expect(cache.totals().evictions).toEqual({ maxEntries: 1, maxBytes: 2 });
+  });
+
   it('stores a record of exactly maxBytes, evicting everything else', () => {
     const { cache, keys } = setup({ maxBytes: 1000 });
     for (const key of ['a', 'b']) cache.set(recordOfSize(key, 300));

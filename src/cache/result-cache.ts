@@ -101,6 +101,8 @@ export class ResultCache {
   #baseline = { evictions: 0, expirations: 0 };
   /** Set while `clear` runs, so that its removals make one CLEAR event rather than one each. */
   #clearing = false;
+  /** Set while an insert into a full cache is about to evict for the entry bound. */
+  #entryBoundEvictionDue = false;
 
   constructor(options: ResultCacheOptions) {
     this.#now = options.now ?? Date.now;
@@ -151,7 +153,7 @@ export class ResultCache {
       hits: 0,
       lastAccessedAt: storedAt,
     };
-    this.#lru.set(record.key, entry, { size: bytes, ttl });
+    this.#insert(record.key, entry, { size: bytes, ttl });
     this.#peakBytes = Math.max(this.#peakBytes, this.#lru.calculatedSize);
     this.#emit({ type: 'SET', at: storedAt, key: record.key, model: record.model, bytes });
     return entry;
@@ -209,7 +211,7 @@ export class ResultCache {
       this.#lru = this.#createLru(next);
       for (const [key, { value: entry }] of previous.dump()) {
         const ttl = entry.expiresAt === undefined ? 0 : entry.expiresAt - entry.storedAt;
-        this.#lru.set(key, entry, { size: entry.bytes, ttl, start: entry.storedAt });
+        this.#insert(key, entry, { size: entry.bytes, ttl, start: entry.storedAt });
       }
     }
     this.#emit({ type: 'CONFIG', at: this.#now(), settings: next });
@@ -247,6 +249,19 @@ export class ResultCache {
     this.#baseline = { evictions: evictions(this.#totals), expirations: this.#totals.expirations };
   }
 
+  /**
+   * lru-cache makes room for a new key in a full cache by evicting one entry for the entry bound,
+   * and then evicts while over the byte bound: which bound an eviction is for is told here.
+   */
+  #insert(key: string, entry: CacheEntry, options: LRUCache.SetOptions<string, CacheEntry, unknown>): void {
+    this.#entryBoundEvictionDue = this.#lru.info(key) === undefined && this.#lru.size >= this.#lru.max;
+    try {
+      this.#lru.set(key, entry, options);
+    } finally {
+      this.#entryBoundEvictionDue = false;
+    }
+  }
+
   #emit(event: CacheEvent): void {
     if (this.events.listenerCount('event') > 0) this.events.emit('event', event);
   }
@@ -264,12 +279,12 @@ export class ResultCache {
         const at = this.#now();
         const about = { at, key, model: entry.record.model, bytes: entry.bytes };
         const expired = entry.expiresAt !== undefined && entry.expiresAt < at;
+        const bound: EvictionBound = this.#entryBoundEvictionDue ? 'maxEntries' : 'maxBytes';
+        if (reason === 'evict') this.#entryBoundEvictionDue = false;
         if (reason === 'expire' || (reason === 'evict' && expired)) {
           this.#totals.expirations++;
           this.#emit({ type: 'EXPIRE', ...about });
         } else if (reason === 'evict') {
-          // lru-cache evicts for the entry bound while full, and for the byte bound otherwise.
-          const bound: EvictionBound = this.#lru.size >= settings.maxEntries ? 'maxEntries' : 'maxBytes';
           this.#totals.evictions[bound]++;
           this.#emit({ type: 'EVICT', ...about, reason: bound });
         } else {
