@@ -34,14 +34,14 @@ export function createHttpServer({ yoga, fastLane }: GraphQlServer, { maxRequest
   const server = createServer((req, res) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxRequestBodyBytes) return tooLarge(res, maxRequestBodyBytes);
-    if (fastLane?.accepts(req)) {
-      return void readLimited(req, maxRequestBodyBytes).then(async (body) => {
-        if (body === undefined) return tooLarge(res, maxRequestBodyBytes);
-        if (!(await fastLane.serve(req, res, body))) toYoga(req, res, body);
-      });
-    }
-    if (declared !== undefined || req.headers['transfer-encoding'] === undefined) return void yoga(req, res);
-    void readLimited(req, maxRequestBodyBytes).then((body) => (body === undefined ? tooLarge(res, maxRequestBodyBytes) : toYoga(req, res, body)));
+    const fast = fastLane?.accepts(req) === true;
+    if (!fast && (declared !== undefined || req.headers['transfer-encoding'] === undefined)) return void yoga(req, res);
+    void readLimited(req, maxRequestBodyBytes).then(async (body) => {
+      if (body === 'too large') return tooLarge(res, maxRequestBodyBytes);
+      // The client went away, or sent a broken body: there is no one to answer.
+      if (body === 'failed') return void req.destroy();
+      if (!fast || !(await fastLane!.serve(req, res, body))) toYoga(req, res, body);
+    });
   });
   const websocket = attachWebSocketEndpoint(server, yoga);
   return {
@@ -55,8 +55,8 @@ export function createHttpServer({ yoga, fastLane }: GraphQlServer, { maxRequest
   };
 }
 
-/** The whole body, or undefined as soon as it passes the limit (the rest is discarded unread). */
-function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+/** The whole body, or 'too large' as soon as it passes the limit (the rest is discarded unread). */
+function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | 'too large' | 'failed'> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -64,10 +64,10 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | unde
       size += chunk.length;
       if (size <= limit) return void chunks.push(chunk);
       req.off('data', onData).off('end', onEnd).resume();
-      resolve(undefined);
+      resolve('too large');
     };
-    const onEnd = () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    req.on('data', onData).once('end', onEnd).once('error', () => resolve(undefined));
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    req.on('data', onData).once('end', onEnd).once('error', () => resolve('failed'));
   });
 }
 
