@@ -67,7 +67,8 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | 'too
       resolve('too large');
     };
     const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    req.on('data', onData).once('end', onEnd).once('error', () => resolve('failed'));
+    // Once ended, the body is read: a later close or error changes nothing.
+    req.on('data', onData).once('end', onEnd).once('error', () => resolve('failed')).once('close', () => resolve('failed'));
   });
 }
 

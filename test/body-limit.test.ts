@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHarness, listen, type Harness, type Listening } from './helpers/harness.js';
 
@@ -63,6 +64,40 @@ describe.each([
     expect(JSON.parse(response.body)).toMatchObject({ errors: [{ extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
     expect(harness.generator.calls).toHaveLength(0);
     // The server keeps serving.
+    expect((await post(server.url, bodyOf(100), false)).status).toBe(200);
+  });
+});
+
+describe('a client that goes away while sending its body', () => {
+  let server: Listening | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it.each([
+    ['with a Content-Length', { 'content-length': '1000' }],
+    ['chunked', { 'transfer-encoding': 'chunked' }],
+  ])('gets no answer, generates nothing, and leaves the server serving (%s)', async (_name, headers) => {
+    const harness = createHarness();
+    server = await listen(harness, '127.0.0.1', LIMIT);
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    const answer: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => answer.push(chunk));
+    const head = Object.entries({ host: '127.0.0.1', 'content-type': 'application/json', ...headers })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    const part = '{"query": "{ generation(input: {prompt: \\"cut\\"}) { output } }"';
+    const chunked = 'transfer-encoding' in headers;
+    socket.write(`POST /graphql HTTP/1.1\r\n${head}\r\n${chunked ? `${part.length.toString(16)}\r\n${part}\r\n` : part}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    expect(Buffer.concat(answer).toString()).toBe('');
+    expect(harness.generator.calls).toHaveLength(0);
     expect((await post(server.url, bodyOf(100), false)).status).toBe(200);
   });
 });
