@@ -3,6 +3,7 @@ import { Kind, type DocumentNode, type ExecutionResult, type GraphQLError, type 
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { isPromise, processRegularResult, type Plugin, type YogaInitialContext } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
+import { isCompilable } from './compilation.js';
 
 /**
  * The fast lane: answers a plain JSON POST of a query that Yoga has already parsed and validated
@@ -78,7 +79,7 @@ export function createFastLane<TContext>(options: FastLaneOptions<TContext>): Fa
   const plugin: Plugin = {
     onExecute({ args }) {
       const query = (args.contextValue as Partial<YogaInitialContext>).params?.query;
-      if (typeof query !== 'string' || prepared.has(query)) return;
+      if (typeof query !== 'string' || prepared.has(query) || !isCompilable(schema, args.document)) return;
       const operation = onlyQueryOperation(args.document);
       if (operation === undefined) return;
       const compiled = compileQuery(schema, args.document, operation.name);

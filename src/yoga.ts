@@ -1,5 +1,5 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { GraphQLError, Kind, print, type DocumentNode } from 'graphql';
+import { GraphQLError, print } from 'graphql';
 import {
   createGraphQLError,
   createYoga,
@@ -14,6 +14,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminAuthenticator } from './auth.js';
 import type { Config } from './config.js';
+import { isCompilable } from './compilation.js';
 import { createContext, type Context } from './context.js';
 import { GencacheError } from './errors.js';
 import { createFastLane, type FastLane } from './fast-lane.js';
@@ -89,15 +90,6 @@ let graphiqlPage: Promise<string> | undefined;
 const renderGraphiQL = (options?: GraphiQLOptions): Promise<string> =>
   (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => render(options)));
 
-const operationCounts = new WeakMap<DocumentNode, boolean>();
-function hasOneOperation(document: DocumentNode): boolean {
-  let one = operationCounts.get(document);
-  if (one === undefined) {
-    one = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION).length === 1;
-    operationCounts.set(document, one);
-  }
-  return one;
-}
 
 /**
  * The GraphQL server: schema, per-operation context and plugins, and the fast lane. It never
@@ -139,9 +131,8 @@ export function createGraphQlServer({ service, config, logger, metrics, plugins 
     plugins: [
       ...useSecurityLimits(),
       useOperationsEndpoints({ service, metrics }),
-      // Compiled queries are cached by document, whatever operation is chosen: documents with
-      // several operations (GraphiQL tabs often have) run on the standard executor.
-      useGraphQlJit({}, { enableIf: ({ document }) => hasOneOperation(document) }),
+      // Documents graphql-jit would run otherwise than graphql-js run on the standard executor.
+      useGraphQlJit({}, { enableIf: ({ document }) => isCompilable(schema, document) }),
       useRequestErrorCodes(),
       useCacheReport(),
       ...(lane ? [lane.plugin] : []),
