@@ -47,15 +47,6 @@ export interface FastLaneOptions<TContext> {
 /** The text of the queries kept prepared, in characters, at most. */
 const MAX_PREPARED_CHARACTERS = 16 * 1024 * 1024;
 
-/** The media types of a response Yoga chooses for each Accept header the lane takes. */
-const MEDIA_TYPES = new Map<string, string>([
-  ['*/*', 'application/json'],
-  ['application/json', 'application/json'],
-  ['application/json;charset=utf-8', 'application/json'],
-  ['application/graphql-response+json', 'application/graphql-response+json'],
-  ['application/graphql-response+json;charset=utf-8', 'application/graphql-response+json'],
-]);
-
 interface Prepared {
   readonly compiled: CompiledQuery;
   readonly operationName: string | undefined;
@@ -161,8 +152,23 @@ function isJson(contentType: string | undefined): boolean {
 /** A host name or address, with a port or not: Yoga builds the request's URL from it. */
 const isHost = (host: string | undefined) => host !== undefined && /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host);
 
+/**
+ * The media type Yoga answers a query in, for an Accept header, when it is JSON; undefined when
+ * Yoga would choose another (SSE, multipart) or refuse. As Yoga does: the first type listed that
+ * a JSON type matches wins, whatever its quality; `application/json` before
+ * `application/graphql-response+json` when a wildcard matches both; types with a charset other
+ * than UTF-8 are passed over.
+ */
 function mediaTypeOf(accept: string | undefined): string | undefined {
-  return accept === undefined || accept === '' ? 'application/json' : MEDIA_TYPES.get(accept.replace(/\s/g, '').toLowerCase());
+  for (const item of (accept || '*/*').replace(/\s/g, '').toLowerCase().split(',')) {
+    const [type = '', ...params] = item.split(';');
+    if ((params.find((param) => param.includes('charset=')) ?? 'charset=utf-8') !== 'charset=utf-8') continue;
+    const [main, sub] = type.split('/');
+    const matches = (json: string) => (main === '*' || main === 'application') && (sub === '*' || sub === json);
+    if (matches('json')) return 'application/json';
+    if (matches('graphql-response+json')) return 'application/graphql-response+json';
+  }
+  return undefined;
 }
 
 const PARAM_KEYS = new Set(['query', 'variables', 'operationName', 'extensions']);

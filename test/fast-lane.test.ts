@@ -88,6 +88,15 @@ const CASES: Case[] = [
     lane: 'fast',
   },
   { name: 'Accept: */*', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: '*/*' }, lane: 'fast' },
+  ...[
+    'application/graphql-response+json,application/json;q=0.9',
+    'application/json, application/graphql-response+json',
+    'text/html, application/*;q=0.5',
+    'multipart/mixed, application/graphql-response+json',
+    'application/json; charset=latin1, application/graphql-response+json',
+    'Application/JSON',
+    '',
+  ].map((accept): Case => ({ name: `Accept: ${accept}`, body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept }, lane: 'fast' })),
   {
     name: 'Content-Type with a charset, and the operation named',
     body: body(generationQuery, { input: { prompt: 'b' } }, { operationName: 'Generation', extensions: {} }),
@@ -146,6 +155,10 @@ const CASES: Case[] = [
     lane: 'yoga',
   },
   { name: 'a Host with a path', body: body(print(CacheConfigDocument)), headers: { host: 'example.test/elsewhere' }, lane: 'yoga' },
+  { name: 'Accept: text/event-stream', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'text/event-stream' }, lane: 'yoga' },
+  { name: 'Accept: multipart/mixed', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'multipart/mixed' }, lane: 'yoga' },
+  { name: 'Accept: text/html', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'text/html' }, lane: 'yoga' },
+  { name: 'Accept: application/json; charset=latin1', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'application/json; charset=latin1' }, lane: 'yoga' },
   { name: 'a Host with a space', body: body(print(CacheConfigDocument)), headers: { host: 'example test' }, lane: 'yoga' },
 ];
 
@@ -216,7 +229,6 @@ describe('the fast lane', () => {
     const cases: Record<string, string>[] = [
       { ...JSON_TYPE, origin: 'http://example.test' },
       { ...JSON_TYPE, accept: 'text/event-stream' },
-      { ...JSON_TYPE, accept: 'application/json, text/plain' },
       { 'content-type': 'application/graphql+json' },
       { 'content-type': 'text/plain' },
     ];
