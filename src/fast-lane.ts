@@ -15,14 +15,17 @@ import { isCompilable } from './compilation.js';
 export interface FastLane {
   /** A Yoga plugin that prepares each query Yoga executes, so that its repeats can take the lane. */
   readonly plugin: Plugin;
-  /** Whether the request's method, path and headers allow the lane, before its body is read. */
-  accepts(req: IncomingMessage): boolean;
   /**
-   * Answers the request from its body and resolves true, or resolves false having written
-   * nothing, for Yoga to answer: an unknown query, another operation name, variables that do not
-   * coerce, or a body that is not a plain GraphQL request.
+   * The media type the lane would answer the request in, judged from its method, path and
+   * headers before its body is read; undefined when the request is not for the lane.
    */
-  serve(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<boolean>;
+  mediaTypeOf(req: IncomingMessage): string | undefined;
+  /**
+   * Answers the request from its body, in the media type `mediaTypeOf` gave, and resolves true;
+   * or resolves false having written nothing, for Yoga to answer: an unknown query, another
+   * operation name, variables that do not coerce, or a body that is not a plain GraphQL request.
+   */
+  serve(req: IncomingMessage, res: ServerResponse, body: Buffer, mediaType: string): Promise<boolean>;
 }
 
 export interface FastLaneOptions<TContext> {
@@ -80,14 +83,15 @@ export function createFastLane<TContext>(options: FastLaneOptions<TContext>): Fa
 
   return {
     plugin,
-    accepts: (req) =>
+    mediaTypeOf: (req) =>
       req.method === 'POST' &&
       req.url === endpoint &&
       req.headers.origin === undefined &&
       isHost(req.headers.host) &&
-      isJson(req.headers['content-type']) &&
-      mediaTypeOf(req.headers.accept) !== undefined,
-    async serve(req, res, body) {
+      isJson(req.headers['content-type'])
+        ? jsonMediaType(req.headers.accept)
+        : undefined,
+    async serve(req, res, body, mediaType) {
       const params = parseParams(body);
       if (params === undefined) return false;
       const entry = prepared.get(params.query);
@@ -106,7 +110,7 @@ export function createFastLane<TContext>(options: FastLaneOptions<TContext>): Fa
         result = { errors: [maskError(error)] };
       }
       try {
-        await respond(res, result, mediaTypeOf(req.headers.accept)!, fetchAPI);
+        await respond(res, result, mediaType, fetchAPI);
       } catch (error) {
         // Nothing more can be written (e.g. the client went away): the failure is logged.
         maskError(error);
@@ -159,7 +163,7 @@ const isHost = (host: string | undefined) => host !== undefined && /^(?:[a-z0-9.
  * `application/graphql-response+json` when a wildcard matches both; types with a charset other
  * than UTF-8 are passed over.
  */
-function mediaTypeOf(accept: string | undefined): string | undefined {
+function jsonMediaType(accept: string | undefined): string | undefined {
   for (const item of (accept || '*/*').replace(/\s/g, '').toLowerCase().split(',')) {
     const [type = '', ...params] = item.split(';');
     if ((params.find((param) => param.includes('charset=')) ?? 'charset=utf-8') !== 'charset=utf-8') continue;

@@ -34,13 +34,15 @@ export function createHttpServer({ yoga, fastLane }: GraphQlServer, { maxRequest
   const server = createServer((req, res) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxRequestBodyBytes) return tooLarge(res, maxRequestBodyBytes);
-    const fast = fastLane?.accepts(req) === true;
-    if (!fast && (declared !== undefined || req.headers['transfer-encoding'] === undefined)) return void yoga(req, res);
+    const mediaType = fastLane?.mediaTypeOf(req);
+    if (mediaType === undefined && (declared !== undefined || req.headers['transfer-encoding'] === undefined)) {
+      return void yoga(req, res);
+    }
     void readLimited(req, maxRequestBodyBytes).then(async (body) => {
       if (body === 'too large') return tooLarge(res, maxRequestBodyBytes);
       // The client went away, or sent a broken body: there is no one to answer.
       if (body === 'failed') return void req.destroy();
-      if (!fast || !(await fastLane!.serve(req, res, body))) toYoga(req, res, body);
+      if (mediaType === undefined || !(await fastLane!.serve(req, res, body, mediaType))) toYoga(req, res, body);
     });
   });
   const websocket = attachWebSocketEndpoint(server, yoga);

@@ -12,7 +12,7 @@ import {
 } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
-import { createAdminAuthenticator } from './auth.js';
+import { createAdminAuthenticator, type AdminCredentials } from './auth.js';
 import type { Config } from './config.js';
 import { isCompilable } from './compilation.js';
 import { createContext, type Context } from './context.js';
@@ -27,7 +27,7 @@ import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
 import { useSecurityLimits } from './plugins/security-limits.js';
 import { schema } from './schema/index.js';
 
-export interface YogaDependencies {
+export interface GraphQlServerDependencies {
   readonly service: GenerationService;
   readonly config: Config;
   readonly logger: Logger;
@@ -90,21 +90,33 @@ let graphiqlPage: Promise<string> | undefined;
 const renderGraphiQL = (options?: GraphiQLOptions): Promise<string> =>
   (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => render(options)));
 
+/**
+ * Admin credentials of an operation. HTTP requests through Yoga carry a Fetch request, those of
+ * the fast lane node's request; WebSocket operations the upgrade request and the connection
+ * parameters of `connection_init`, where a browser's WebSocket puts headers.
+ */
+function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialContext> & ServerContext): AdminCredentials {
+  const fromParams = connectionParams?.['authorization'] ?? connectionParams?.['Authorization'];
+  return {
+    authorization: typeof fromParams === 'string' ? fromParams : (request?.headers.get('authorization') ?? req?.headers.authorization),
+    remoteAddress: req?.socket.remoteAddress,
+  };
+}
 
 /**
  * The GraphQL server: schema, per-operation context and plugins, and the fast lane. It never
  * listens.
  */
-export function createGraphQlServer({ service, config, logger, metrics, plugins = [], fastLane = true }: YogaDependencies): GraphQlServer {
+export function createGraphQlServer({ service, config, logger, metrics, plugins = [], fastLane = true }: GraphQlServerDependencies): GraphQlServer {
   const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
+  const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
   const lane =
     fastLane !== false && plugins.length === 0
       ? createFastLane<Context>({
           ...(typeof fastLane === 'object' ? fastLane : {}),
           schema,
           endpoint: GRAPHQL_ENDPOINT,
-          createContext: (req) =>
-            createContext(dependencies, () => ({ authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress })),
+          createContext: (req) => contextOf({ req }),
           completeResult: completeWithCacheReport,
           maskError: fastLaneMasking(logger),
           fetchAPI: globalThis,
@@ -113,17 +125,7 @@ export function createGraphQlServer({ service, config, logger, metrics, plugins 
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
-    context: ({ request, req, connectionParams }: YogaInitialContext & ServerContext) =>
-      createContext(dependencies, () => {
-        // HTTP requests carry a Fetch request; WebSocket operations the upgrade request and the
-        // connection parameters of `connection_init`, where a browser's WebSocket puts headers.
-        const fromParams = connectionParams?.['authorization'] ?? connectionParams?.['Authorization'];
-        return {
-          authorization:
-            typeof fromParams === 'string' ? fromParams : (request?.headers.get('authorization') ?? req?.headers.authorization),
-          remoteAddress: req?.socket.remoteAddress,
-        };
-      }),
+    context: contextOf,
     maskedErrors: { maskError: maskUnexpected, errorMessage: UNEXPECTED_ERROR_MESSAGE },
     // Yoga's own logs (unexpected errors among them) are lines of the service's log.
     logging: logger as unknown as YogaLogger,

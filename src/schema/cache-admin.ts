@@ -201,7 +201,7 @@ builder.mutationFields((t) => ({
     authScopes: admin,
     args: { keys: t.arg.idList(), model: t.arg.string() },
     resolve: (_root, { keys, model }, context) => {
-      if ((keys === null || keys === undefined) && (model === null || model === undefined)) {
+      if (keys == null && model == null) {
         throw badUserInput('give keys, model or both; clearCache removes everything');
       }
       if (keys && keys.length > MAX_EVICT_KEYS) {
