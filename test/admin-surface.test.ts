@@ -11,7 +11,7 @@ import {
   type CacheConfigInput,
   type CacheEntryOrder,
 } from '../src/generated/graphql.js';
-import { createHarness, dataOf, errorCodes, type Harness } from './helpers/harness.js';
+import { cachedKeys, createHarness, dataOf, errorCodes, generateAll, type Harness } from './helpers/harness.js';
 
 const TOKEN = 'an-admin-token-of-some-length';
 const ADMIN = { authorization: `Bearer ${TOKEN}` };
@@ -20,22 +20,11 @@ function adminHarness(env: Record<string, string> = {}, now?: () => number): Har
   return createHarness({ env: { ADMIN_TOKEN: TOKEN, ...env }, now });
 }
 
-/** Generates the prompts in order; returns their keys. */
-async function fill(harness: Harness, prompts: string[], model?: string): Promise<string[]> {
-  const keys: string[] = [];
-  for (const prompt of prompts) {
-    keys.push(dataOf(await harness.execute(GenerationDocument, { input: { prompt, model } })).generation!.key);
-  }
-  return keys;
-}
-
-const cachedKeys = (harness: Harness) => [...harness.service.cache.entries()].map((entry) => entry.record.key);
-
 describe('updateCacheConfig', () => {
   it('shrinks to maxEntries 2 at once, keeping the two most recently used', async () => {
     const harness = adminHarness();
-    const [a, b, c, d] = await fill(harness, ['a', 'b', 'c', 'd']);
-    await fill(harness, ['b']);
+    const [a, b, c, d] = await generateAll(harness, ['a', 'b', 'c', 'd']);
+    await generateAll(harness, ['b']);
 
     const config = dataOf(await harness.execute(UpdateCacheConfigDocument, { input: { maxEntries: 2 } }, ADMIN));
 
@@ -44,13 +33,13 @@ describe('updateCacheConfig', () => {
     expect(harness.service.stats()).toMatchObject({ entries: 2, evictions: 2 });
     expect([a, c].some((key) => harness.service.cache.peek(key!) !== undefined)).toBe(false);
     // The bound holds for what comes next.
-    await fill(harness, ['e']);
+    await generateAll(harness, ['e']);
     expect(harness.service.stats().entries).toBe(2);
   });
 
   it('shrinks maxBytes at once, evicting least recently used first', async () => {
     const harness = adminHarness();
-    const keys = await fill(harness, ['p1', 'p2', 'p3', 'p4']);
+    const keys = await generateAll(harness, ['p1', 'p2', 'p3', 'p4']);
     const sizes = keys.map((key) => harness.service.cache.peek(key)!.bytes);
     const room = sizes[2]! + sizes[3]!;
 
@@ -62,10 +51,10 @@ describe('updateCacheConfig', () => {
 
   it('keeps every entry when the bounds grow', async () => {
     const harness = adminHarness({ CACHE_MAX_SIZE: '3' });
-    const keys = await fill(harness, ['x', 'y', 'z']);
+    const keys = await generateAll(harness, ['x', 'y', 'z']);
 
     dataOf(await harness.execute(UpdateCacheConfigDocument, { input: { maxEntries: 10, maxBytes: 10_000_000 } }, ADMIN));
-    await fill(harness, ['w']);
+    await generateAll(harness, ['w']);
 
     expect(harness.service.stats()).toMatchObject({ entries: 4, evictions: 0 });
     expect(cachedKeys(harness).slice(1)).toEqual(keys.reverse());
@@ -84,7 +73,7 @@ describe('updateCacheConfig', () => {
     ['an explicit null', { maxEntries: null }, /maxEntries must not be null/],
   ])('refuses %s with BAD_USER_INPUT and changes nothing', async (_name, input, message) => {
     const harness = adminHarness();
-    await fill(harness, ['a', 'b', 'c']);
+    await generateAll(harness, ['a', 'b', 'c']);
     const before = { settings: harness.service.cache.settings, keys: cachedKeys(harness) };
 
     const result = await harness.execute(UpdateCacheConfigDocument, { input }, ADMIN);
@@ -137,26 +126,27 @@ describe('updateCacheConfig', () => {
 
   it('turning the cache off drops its entries and stores nothing until it is on again', async () => {
     const harness = adminHarness();
-    await fill(harness, ['a', 'b']);
+    await generateAll(harness, ['a', 'b']);
 
     dataOf(await harness.execute(UpdateCacheConfigDocument, { input: { enabled: false } }, ADMIN));
-    const whileOff = await fill(harness, ['a']);
+    // Twice the same prompt while off: generated twice, stored never.
+    const whileOff = [await harness.execute(GenerationDocument, { input: { prompt: 'a' } }), await harness.execute(GenerationDocument, { input: { prompt: 'a' } })];
+    expect(whileOff.map((result) => dataOf(result).generation!.cacheStatus)).toEqual(['MISS', 'MISS']);
     expect(harness.service.stats()).toMatchObject({ enabled: false, entries: 0 });
 
     dataOf(await harness.execute(UpdateCacheConfigDocument, { input: { enabled: true } }, ADMIN));
-    await fill(harness, ['a']);
+    await generateAll(harness, ['a']);
     const repeat = dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'a' } })).generation!;
 
-    expect(whileOff).toHaveLength(1);
     expect(repeat.cacheStatus).toBe('HIT');
-    expect(harness.generator.calls).toHaveLength(4);
+    expect(harness.generator.calls).toHaveLength(5);
   });
 });
 
 describe('clearCache, evictCacheEntries and resetCacheStats', () => {
   it('clearCache removes every entry and reports the count and bytes freed', async () => {
     const harness = adminHarness();
-    await fill(harness, ['a', 'b', 'c']);
+    await generateAll(harness, ['a', 'b', 'c']);
     const { bytes } = harness.service.stats();
 
     const result = dataOf(await harness.execute(ClearCacheDocument, {}, ADMIN)).clearCache;
@@ -168,7 +158,7 @@ describe('clearCache, evictCacheEntries and resetCacheStats', () => {
 
   it('evicts the named keys only', async () => {
     const harness = adminHarness();
-    const [a, b, c] = await fill(harness, ['a', 'b', 'c']);
+    const [a, b, c] = await generateAll(harness, ['a', 'b', 'c']);
     const freed = harness.service.cache.peek(a!)!.bytes + harness.service.cache.peek(c!)!.bytes;
 
     const result = dataOf(await harness.execute(EvictCacheEntriesDocument, { keys: [a!, c!, 'no-such-key'] }, ADMIN));
@@ -179,8 +169,8 @@ describe('clearCache, evictCacheEntries and resetCacheStats', () => {
 
   it('evicts the entries of one model, and of listed keys within that model when both are given', async () => {
     const harness = adminHarness();
-    const [a1, b1] = await fill(harness, ['a', 'b'], 'sim-1');
-    const [a2, b2] = await fill(harness, ['a', 'b'], 'sim-2');
+    const [a1, b1] = await generateAll(harness, ['a', 'b'], 'sim-1');
+    const [a2, b2] = await generateAll(harness, ['a', 'b'], 'sim-2');
 
     const both = dataOf(await harness.execute(EvictCacheEntriesDocument, { keys: [a1!, a2!], model: 'sim-2' }, ADMIN));
     expect(both.evictCacheEntries.removed).toBe(1);
@@ -193,7 +183,7 @@ describe('clearCache, evictCacheEntries and resetCacheStats', () => {
 
   it('refuses evictCacheEntries without a filter, and with more keys than the limit', async () => {
     const harness = adminHarness();
-    await fill(harness, ['a']);
+    await generateAll(harness, ['a']);
 
     const none = await harness.execute(EvictCacheEntriesDocument, {}, ADMIN);
     const tooMany = await harness.execute(EvictCacheEntriesDocument, { keys: Array.from({ length: 1001 }, (_, i) => `k${i}`) }, ADMIN);
@@ -208,14 +198,14 @@ describe('clearCache, evictCacheEntries and resetCacheStats', () => {
   it('resetCacheStats starts the counters again and keeps the entries', async () => {
     let clock = Date.parse('2026-06-01T00:00:00Z');
     const harness = adminHarness({}, () => clock);
-    await fill(harness, ['a', 'b', 'a', 'a']);
+    await generateAll(harness, ['a', 'b', 'a', 'a']);
     clock += 60_000;
 
     const stats = dataOf(await harness.execute(ResetCacheStatsDocument, {}, ADMIN)).resetCacheStats;
 
     expect(stats).toMatchObject({ hits: 0, misses: 0, generations: 0, savedMs: 0, hitRate: 0, entries: 2 });
     expect(stats.since).toBe('2026-06-01T00:01:00.000Z');
-    await fill(harness, ['a']);
+    await generateAll(harness, ['a']);
     expect(harness.service.stats()).toMatchObject({ hits: 1, misses: 0 });
     expect(harness.service.totals()).toMatchObject({ hits: 3, misses: 2 });
   });
@@ -228,12 +218,12 @@ describe('cacheEntries and cacheEntry', () => {
     const keys: string[] = [];
     for (let i = 0; i < 7; i++) {
       clock += 1000;
-      keys.push(...(await fill(harness, [`prompt ${i}`])));
+      keys.push(...(await generateAll(harness, [`prompt ${i}`])));
     }
     for (const [index, repeats] of [[2, 3], [5, 1]] as const) {
       for (let r = 0; r < repeats; r++) {
         clock += 1000;
-        await fill(harness, [`prompt ${index}`]);
+        await generateAll(harness, [`prompt ${index}`]);
       }
     }
 
@@ -267,12 +257,12 @@ describe('cacheEntries and cacheEntry', () => {
     const harness = adminHarness({}, () => clock);
     for (let i = 0; i < 4; i++) {
       clock += 1000;
-      await fill(harness, [`old ${i}`]);
+      await generateAll(harness, [`old ${i}`]);
     }
 
     const first = dataOf(await harness.execute(CacheEntriesDocument, { first: 2, orderBy: 'LEAST_RECENT' }, ADMIN)).cacheEntries;
     clock += 1000;
-    await fill(harness, ['new']);
+    await generateAll(harness, ['new']);
     const second = dataOf(
       await harness.execute(CacheEntriesDocument, { first: 10, after: first.pageInfo.endCursor, orderBy: 'LEAST_RECENT' }, ADMIN),
     ).cacheEntries;
@@ -284,8 +274,8 @@ describe('cacheEntries and cacheEntry', () => {
 
   it('filters by model and counts only the matching entries', async () => {
     const harness = adminHarness();
-    await fill(harness, ['a', 'b', 'c'], 'sim-1');
-    await fill(harness, ['a'], 'sim-2');
+    await generateAll(harness, ['a', 'b', 'c'], 'sim-1');
+    await generateAll(harness, ['a'], 'sim-2');
 
     const { cacheEntries } = dataOf(await harness.execute(CacheEntriesDocument, { model: 'sim-2' }, ADMIN));
 
@@ -295,7 +285,7 @@ describe('cacheEntries and cacheEntry', () => {
 
   it('accepts first from 0 to 1000 and refuses outside it, and refuses a cursor it did not make', async () => {
     const harness = adminHarness();
-    await fill(harness, ['a']);
+    await generateAll(harness, ['a']);
 
     const empty = dataOf(await harness.execute(CacheEntriesDocument, { first: 0 }, ADMIN)).cacheEntries;
     expect(empty).toMatchObject({ totalCount: 1, edges: [], pageInfo: { hasNextPage: true, endCursor: null } });
@@ -307,8 +297,8 @@ describe('cacheEntries and cacheEntry', () => {
 
   it('cacheEntry shows one entry with its generation, without counting a hit', async () => {
     const harness = adminHarness();
-    const [key] = await fill(harness, ['inspect me']);
-    await fill(harness, ['inspect me']);
+    const [key] = await generateAll(harness, ['inspect me']);
+    await generateAll(harness, ['inspect me']);
 
     const entry = dataOf(await harness.execute(CacheEntryDocument, { key: key! }, ADMIN)).cacheEntry!;
     const again = dataOf(await harness.execute(CacheEntryDocument, { key: key! }, ADMIN)).cacheEntry!;

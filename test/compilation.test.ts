@@ -1,5 +1,5 @@
 import { parse } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isCompilable } from '../src/compilation.js';
 import { schema } from '../src/schema/index.js';
 import { createHarness, listen, type Harness, type Listening } from './helpers/harness.js';
@@ -41,6 +41,10 @@ describe('a variable inside a JSON literal', () => {
   };
   const withVariable = 'query Q($s: Int) { generation(input: {prompt: "seeded", parameters: {seed: $s}}) { key parameters } }';
 
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
   it('takes the variable into the parameters and the key, every time, without a warning', async () => {
     const errors = vi.spyOn(console, 'error');
     const serve = vi.spyOn(harness.fastLane!, 'serve');
@@ -59,6 +63,5 @@ describe('a variable inside a JSON literal', () => {
     // The fast lane never prepared the documents with literals; the one with variables only, it did.
     expect(await Promise.all(serve.mock.results.map((result) => result.value))).toEqual([false, false, false, false, false, true]);
     expect(errors).not.toHaveBeenCalled();
-    errors.mockRestore();
   });
 });

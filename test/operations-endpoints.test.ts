@@ -1,9 +1,7 @@
-import { Writable } from 'node:stream';
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.js';
 import { createGenerationService, createGenerator } from '../src/generation/create.js';
-import { logServiceEvents } from '../src/logger.js';
+import { createLogger, logServiceEvents } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import { createGraphQlServer } from '../src/yoga.js';
 import {
@@ -14,6 +12,7 @@ import {
 } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
 import { createHarness, dataOf, errorCodes, type Harness } from './helpers/harness.js';
+import { captureLogs } from './helpers/logs.js';
 import { startOpenAIServer, unreachableBaseUrl, type FakeOpenAIServer } from './helpers/openai-server.js';
 
 const TOKEN = 'an-admin-token-of-some-length';
@@ -67,10 +66,17 @@ describe('/metrics', () => {
   });
 
   it('moves its counters with the requests made', async () => {
-    const harness = createHarness({ latencyMs: 50, env: { CACHE_MAX_SIZE: '2', ADMIN_TOKEN: TOKEN } });
+    const harness = createHarness({ env: { CACHE_MAX_SIZE: '2', ADMIN_TOKEN: TOKEN } });
     const before = await scrape(harness);
 
-    await Promise.all([1, 2, 3].map(() => harness.execute(GenerationDocument, { input: { prompt: 'a' } })));
+    // Three concurrent 'a', held in the generator until the other two have joined the first.
+    let release!: () => void;
+    harness.generator.behaviour = { kind: 'held', release: new Promise<void>((resolve) => (release = resolve)) };
+    const concurrent = Promise.all([1, 2, 3].map(() => harness.execute(GenerationDocument, { input: { prompt: 'a' } })));
+    await expect.poll(() => harness.service.stats().coalesced).toBe(2);
+    release();
+    await concurrent;
+    harness.generator.behaviour = { kind: 'generate' };
     dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'a' } }));
     dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'b' } }));
     dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'c' } }));
@@ -159,19 +165,8 @@ describe('/ready', () => {
 });
 
 describe('structured logs', () => {
-  function capture() {
-    const lines: Record<string, unknown>[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    return { lines, logger: createLogger('info', stream) };
-  }
-
   it('logs admin actions, configuration changes and generator failures as JSON', async () => {
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLogs('info');
     const harness = createHarness({ env: { ADMIN_TOKEN: TOKEN }, logger });
     logServiceEvents(harness.service, logger);
 

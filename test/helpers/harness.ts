@@ -7,6 +7,7 @@ import { createHttpServer } from '../../src/http-server.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { GenerationService } from '../../src/generation/service.js';
+import { GenerationDocument } from '../../src/generated/graphql.js';
 import { createGraphQlServer, type GraphQlServer } from '../../src/yoga.js';
 import { testConfig } from './config.js';
 import { InstrumentedGenerator } from './instrumented-generator.js';
@@ -90,6 +91,18 @@ export function dataOf<TData>(result: OperationResult<TData>): TData {
   if (result.data === undefined || result.data === null) throw new Error('no data');
   return result.data;
 }
+
+/** Generates the prompts in order, through GraphQL; returns their keys. */
+export async function generateAll(harness: Harness, prompts: readonly string[], model?: string): Promise<string[]> {
+  const keys: string[] = [];
+  for (const prompt of prompts) {
+    keys.push(dataOf(await harness.execute(GenerationDocument, { input: { prompt, model } })).generation!.key);
+  }
+  return keys;
+}
+
+/** The keys in the result cache, most recently used first. */
+export const cachedKeys = (harness: Harness): string[] => [...harness.service.cache.entries()].map((entry) => entry.record.key);
 
 /** The codes of a result's errors, in order. */
 export const errorCodes = (result: OperationResult<unknown>): unknown[] =>

@@ -7,7 +7,9 @@ export type Behaviour =
   /** Throw this message after the latency. */
   | { readonly kind: 'fail'; readonly message: string }
   /** Never answer and ignore the abort signal: only the service's timeout ends the call. */
-  | { readonly kind: 'hang' };
+  | { readonly kind: 'hang' }
+  /** Generate once `release` resolves: concurrent requests are sure to meet in flight. */
+  | { readonly kind: 'held'; readonly release: Promise<void> };
 
 /**
  * The simulated generator with a record of what it was asked, and a behaviour that tests can
@@ -39,11 +41,11 @@ export class InstrumentedGenerator implements Generator {
     return this.#inner.checkParameters(parameters);
   }
 
-
   async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {
     this.calls.push(request);
     const behaviour = this.behaviour;
     if (behaviour.kind === 'hang') return new Promise<never>(() => {});
+    if (behaviour.kind === 'held') await behaviour.release;
     const output = await this.#inner.generate(request, signal);
     if (behaviour.kind === 'fail') throw new Error(behaviour.message);
     return output;
