@@ -5,7 +5,7 @@
  */
 import { check } from 'k6';
 import type { Options } from 'k6/options';
-import { ADMIN_TOKEN, COMMON_THRESHOLDS, operation, requireReady } from './graphql.ts';
+import { ADMIN_TOKEN, BASE_URL, COMMON_THRESHOLDS, operation, requireReady } from './graphql.ts';
 
 const POOL_SIZE = Number(__ENV['POOL_SIZE'] ?? '100');
 const DURATION = __ENV['DURATION'] ?? '1m';
@@ -23,11 +23,26 @@ export const options: Options = {
   },
 };
 
-export function setup(): void {
+interface CacheSettings {
+  readonly enabled: boolean;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly defaultTtlSeconds: number;
+}
+
+/** The server's cache settings before the churn, for teardown to put back. */
+export function setup(): CacheSettings {
   requireReady();
-  if (!ADMIN_TOKEN && !__ENV['BASE_URL']?.includes('127.0.0.1')) {
+  if (!ADMIN_TOKEN && !/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(BASE_URL)) {
     throw new Error('set ADMIN_TOKEN: admin calls to a remote server need it');
   }
+  const settings = operation('CacheConfig')?.data?.['cacheConfig'] as CacheSettings | undefined;
+  if (settings === undefined) throw new Error('could not read the cache settings');
+  return settings;
+}
+
+export function teardown(settings: CacheSettings): void {
+  operation('UpdateCacheConfig', { input: settings }, { admin: true });
 }
 
 export function traffic(): void {

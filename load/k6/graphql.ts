@@ -13,6 +13,8 @@ export const cacheHits = new Counter('cache_hit');
 export const cacheMisses = new Counter('cache_miss');
 export const cacheCoalesced = new Counter('cache_coalesced');
 export const cacheBypassed = new Counter('cache_bypass');
+/** The share of generations served from the cache. */
+export const cacheHitRate = new Rate('cache_hit_rate');
 /** Responses that carried GraphQL errors (HTTP status is 200 even then). */
 export const graphqlErrors = new Rate('graphql_errors');
 
@@ -49,7 +51,10 @@ export function operation(
     'status is 200': (r) => r.status === 200,
     'no GraphQL errors': () => !hasErrors,
   });
-  for (const { status } of Object.values(body?.extensions?.cache ?? {})) COUNTERS[status]?.add(1);
+  for (const { status } of Object.values(body?.extensions?.cache ?? {})) {
+    COUNTERS[status]?.add(1);
+    cacheHitRate.add(status === 'HIT');
+  }
   return body;
 }
 
