@@ -1,42 +1,23 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, MAX_CACHE_BYTES, MAX_CACHE_ENTRIES, MAX_TTL_SECONDS, type CacheSettings } from './cache/settings.js';
+import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PARAMETERS_BYTES, DEFAULT_MAX_PROMPT_LENGTH, type InputLimits } from './generation/limits.js';
+import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GENERATOR_TIMEOUT_MS } from './generation/service.js';
+import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
+import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
 
 /**
  * The only reader of the environment. Variable names follow the seed system's so its users can
  * move over unchanged; every value is validated at start, and every problem is reported at once,
- * each naming its variable.
+ * each naming its variable. Each module owns its defaults and bounds; this one imports them.
  */
 
 export const DEFAULT_PORT = 4000;
 export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_MAX_ENTRIES = 1000;
-export const DEFAULT_MAX_MEMORY_MB = 512;
-export const DEFAULT_TTL_SECONDS = 86_400;
-export const DEFAULT_GENERATOR_LATENCY_MS = 1000;
-export const DEFAULT_GENERATOR_CONCURRENCY = 4;
-export const DEFAULT_GENERATOR_QUEUE_MAX = 1000;
-export const DEFAULT_GENERATOR_TIMEOUT_MS = 300_000;
-export const DEFAULT_MAX_PROMPT_LENGTH = 32_768;
-export const DEFAULT_MAX_PARAMETERS_BYTES = 16_384;
-export const DEFAULT_MAX_BATCH_SIZE = 100;
-export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
-/** Longest TTL, default or per request: a year. */
-export const MAX_TTL_SECONDS = 31_536_000;
-/** lru-cache preallocates its index arrays for `max` entries, so the entry bound is capped. */
-export const MAX_CACHE_ENTRIES = 1_000_000;
-/** 1 TiB. */
-export const MAX_CACHE_BYTES = 2 ** 40;
+/** `CACHE_MAX_MEMORY_MB` counts in the seed system's unit, MiB. */
+const MIB = 2 ** 20;
 
 export type GeneratorKind = 'simulated' | 'openai';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-export interface CacheSettings {
-  /** `false` turns the result cache off; memoization per operation stays. */
-  readonly enabled: boolean;
-  readonly maxEntries: number;
-  readonly maxBytes: number;
-  /** 0 means entries do not expire. */
-  readonly defaultTtlSeconds: number;
-}
 
 export interface GeneratorSettings {
   readonly kind: GeneratorKind;
@@ -54,19 +35,6 @@ export interface GeneratorSettings {
   };
 }
 
-export interface InputLimits {
-  /** Characters (UTF-16 code units) of a prompt. */
-  readonly maxPromptLength: number;
-  /** UTF-8 bytes of `parameters` as JSON. */
-  readonly maxParametersBytes: number;
-  /** Items of one `generations` list. */
-  readonly maxBatchSize: number;
-  /** Largest per-request `ttlSeconds`. */
-  readonly maxTtlSeconds: number;
-  /** Bytes of an HTTP request body. */
-  readonly maxRequestBodyBytes: number;
-}
-
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -74,8 +42,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   readonly generator: GeneratorSettings;
   readonly limits: InputLimits;
-  readonly redisUrl: string | undefined;
-  readonly snapshotPath: string | undefined;
+  /** Bytes of an HTTP request body. */
+  readonly maxRequestBodyBytes: number;
   readonly logLevel: LogLevel;
 }
 
@@ -100,18 +68,18 @@ const flag = z
   .transform((value) => value === '1' || value === 'true');
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
-const redisUrl = z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' });
+const notSupportedYet = (feature: string) => z.never({ error: `is not supported yet: this version has no ${feature}; unset it` }).optional();
 
 const environmentSchema = z.object({
   PORT: int(0, 65_535).default(DEFAULT_PORT),
   HOST: z.string().min(1).default(DEFAULT_HOST),
   DISABLE_RESULT_CACHE: flag.default(false),
   CACHE_MAX_SIZE: int(1, MAX_CACHE_ENTRIES).default(DEFAULT_MAX_ENTRIES),
-  CACHE_MAX_MEMORY_MB: decimal.pipe(z.number().max(MAX_CACHE_BYTES / 2 ** 20)).default(DEFAULT_MAX_MEMORY_MB),
+  CACHE_MAX_MEMORY_MB: decimal.pipe(z.number().max(MAX_CACHE_BYTES / MIB)).default(DEFAULT_MAX_BYTES / MIB),
   CACHE_TTL_SECONDS: int(0, MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   GENERATOR: z.enum(['simulated', 'openai']).default('simulated'),
-  GENERATOR_LATENCY_MS: int(0, 3_600_000).default(DEFAULT_GENERATOR_LATENCY_MS),
+  GENERATOR_LATENCY_MS: int(0, 3_600_000).default(DEFAULT_LATENCY_MS),
   GENERATOR_MODELS: z.string().optional(),
   GENERATOR_CONCURRENCY: int(1, 10_000).default(DEFAULT_GENERATOR_CONCURRENCY),
   GENERATOR_QUEUE_MAX: int(0).default(DEFAULT_GENERATOR_QUEUE_MAX),
@@ -123,8 +91,11 @@ const environmentSchema = z.object({
   MAX_PARAMETERS_BYTES: int(2).default(DEFAULT_MAX_PARAMETERS_BYTES),
   MAX_BATCH_SIZE: int(1, 10_000).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
-  REDIS_URL: redisUrl.optional(),
-  CACHE_SNAPSHOT_PATH: z.string().optional(),
+  // Variables of features still to come: refused rather than accepted and ignored.
+  REDIS_URL: notSupportedYet('a shared Redis tier'),
+  CACHE_NAMESPACE: notSupportedYet('a shared Redis tier'),
+  CACHE_SNAPSHOT_PATH: notSupportedYet('cache snapshots'),
+  CACHE_SNAPSHOT_INTERVAL_SECONDS: notSupportedYet('cache snapshots'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -158,7 +129,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     cache: Object.freeze({
       enabled: !env.DISABLE_RESULT_CACHE,
       maxEntries: env.CACHE_MAX_SIZE,
-      maxBytes: Math.floor(env.CACHE_MAX_MEMORY_MB * 1024 * 1024),
+      maxBytes: Math.floor(env.CACHE_MAX_MEMORY_MB * MIB),
       defaultTtlSeconds: env.CACHE_TTL_SECONDS,
     }),
     adminToken: env.ADMIN_TOKEN,
@@ -185,10 +156,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxParametersBytes: env.MAX_PARAMETERS_BYTES,
       maxBatchSize: env.MAX_BATCH_SIZE,
       maxTtlSeconds: MAX_TTL_SECONDS,
-      maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
     }),
-    redisUrl: env.REDIS_URL,
-    snapshotPath: env.CACHE_SNAPSHOT_PATH,
+    maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
     logLevel: env.LOG_LEVEL,
   });
 }

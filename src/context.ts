@@ -1,17 +1,26 @@
 import DataLoader from 'dataloader';
 import type { AdminAccess, AdminAuthenticator, AdminCredentials } from './auth.js';
-import type { InputLimits } from './config.js';
+import type { CacheStore } from './cache/store.js';
 import type { GenerationRequest } from './generation/generator.js';
-import type { CacheStatus, GenerationResult, GenerationService, LoadOptions } from './generation/service.js';
+import type { CacheStatus, GenerationResult, GenerationService, GenerationStats, LoadOptions } from './generation/service.js';
+import type { StatsFeed } from './generation/stats-feed.js';
 import type { Logger } from './logger.js';
 
 export type GenerationLoader = DataLoader<GenerationRequest, GenerationResult | null, string>;
 
-/** What each operation's resolvers see. */
-export interface Context {
+/** What the resolvers of every operation share. */
+export interface ContextDependencies {
   readonly service: GenerationService;
-  readonly limits: InputLimits;
+  /** The result cache, for the admin surface. */
+  readonly cache: CacheStore;
+  /** Statistics on timers shared by the `cacheStats` subscribers. */
+  readonly statsFeed: StatsFeed<GenerationStats>;
   readonly logger: Logger;
+  readonly authenticate: AdminAuthenticator;
+}
+
+/** What each operation's resolvers see. */
+export interface Context extends Omit<ContextDependencies, 'authenticate'> {
   /** Whether this operation may use the admin surface; worked out on first use. */
   adminAccess(): AdminAccess;
   /** The operation's loader for one policy and TTL: duplicate keys within the operation load once. */
@@ -21,13 +30,6 @@ export interface Context {
    * Undefined until the first generation is served.
    */
   cacheReport: Record<string, { key: string; status: CacheStatus }> | undefined;
-}
-
-export interface ContextDependencies {
-  readonly service: GenerationService;
-  readonly limits: InputLimits;
-  readonly logger: Logger;
-  readonly authenticate: AdminAuthenticator;
 }
 
 /**
@@ -51,14 +53,15 @@ class CountingPromiseMap<V> extends Map<string, V> {
  * Credentials are read only when an admin field asks: most operations never do.
  */
 export function createContext(
-  { service, limits, logger, authenticate }: ContextDependencies,
+  { service, cache, statsFeed, logger, authenticate }: ContextDependencies,
   credentials: () => AdminCredentials,
 ): Context {
   const loaders = new Map<string, GenerationLoader>();
   let access: AdminAccess | undefined;
   return {
     service,
-    limits,
+    cache,
+    statsFeed,
     logger,
     adminAccess: () => (access ??= authenticate(credentials())),
     cacheReport: undefined,

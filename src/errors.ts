@@ -1,7 +1,8 @@
 /**
- * The error vocabulary of the service. Expected failures are `GencacheError`s carrying a code;
- * the GraphQL edge (src/yoga.ts) turns them into GraphQL errors with `extensions.code`, and
- * masks everything else. Nothing here depends on GraphQL, so the service can raise them.
+ * The error vocabulary of the service. Expected failures are `GencacheError`s carrying a code in
+ * `extensions`, which graphql-js copies onto the located GraphQL error; the GraphQL edge
+ * (src/yoga.ts) lets them through and masks everything else. Nothing here depends on GraphQL or
+ * HTTP, so the core can raise them.
  */
 export type ErrorCode =
   | 'BAD_USER_INPUT'
@@ -13,12 +14,7 @@ export type ErrorCode =
   | 'FORBIDDEN';
 
 export class GencacheError extends Error {
-  /**
-   * graphql-js copies an original error's `extensions` onto the located GraphQL error. `http`
-   * tells Yoga this is an expected field error, answered with 200 like any GraphQL result, not a
-   * server fault (500) when no data comes with it; Yoga strips it from the response.
-   */
-  readonly extensions: { readonly code: ErrorCode; readonly http: { readonly status: 200 } };
+  readonly extensions: { readonly code: ErrorCode };
 
   constructor(
     readonly code: ErrorCode,
@@ -27,7 +23,7 @@ export class GencacheError extends Error {
   ) {
     super(message, options);
     this.name = 'GencacheError';
-    this.extensions = { code, http: { status: 200 } };
+    this.extensions = { code };
   }
 }
 

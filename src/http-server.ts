@@ -3,9 +3,12 @@ import { Readable } from 'node:stream';
 import { attachWebSocketEndpoint } from './websocket.js';
 import type { GraphQlServer } from './yoga.js';
 
+/** 1 MiB. */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
+
 export interface HttpServerOptions {
-  /** Largest request body accepted; larger ones get 413 before Yoga sees them. */
-  readonly maxRequestBodyBytes: number;
+  /** Largest request body accepted; larger ones get 413 before Yoga sees them. @default 1 MiB */
+  readonly maxRequestBodyBytes?: number;
 }
 
 export interface HttpServer {
@@ -22,7 +25,10 @@ export interface HttpServer {
  * check costs about half of a cached request's CPU: a declared Content-Length is checked before
  * anything is read, and only a body without one (chunked) is counted while it is read.
  */
-export function createHttpServer({ yoga, fastLane }: GraphQlServer, { maxRequestBodyBytes }: HttpServerOptions): HttpServer {
+export function createHttpServer(
+  { yoga, fastLane }: GraphQlServer,
+  { maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES }: HttpServerOptions = {},
+): HttpServer {
   /**
    * Yoga's Node adapter takes a body that was read already from `req.body`: as a stream, which
    * it reads as such (it would list a Buffer's keys, one a byte).
@@ -49,7 +55,9 @@ export function createHttpServer({ yoga, fastLane }: GraphQlServer, { maxRequest
   return {
     server,
     close: async () => {
-      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      const closed = new Promise<void>((resolve, reject) =>
+        server.listening ? server.close((error) => (error ? reject(error) : resolve())) : resolve(),
+      );
       await websocket.close();
       server.closeIdleConnections();
       await closed;

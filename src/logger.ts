@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type { CacheEvent } from './cache/result-cache.js';
+import type { CacheEvent, CacheStore } from './cache/store.js';
 import type { LogLevel } from './config.js';
 import type { GenerationEvent, GenerationService } from './generation/service.js';
 
@@ -11,7 +11,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
 }
 
 /** Logs generator failures and cache reconfigurations as they happen; returns the detacher. */
-export function logServiceEvents(service: GenerationService, logger: Logger): () => void {
+export function logServiceEvents(service: GenerationService, cache: CacheStore, logger: Logger): () => void {
   const onGeneration = ({ key, model, durationMs, error }: GenerationEvent) => {
     if (error !== undefined) {
       logger.warn({ key, model, durationMs, code: error.code, err: error }, 'generation failed');
@@ -21,9 +21,9 @@ export function logServiceEvents(service: GenerationService, logger: Logger): ()
     if (event.type === 'CONFIG') logger.info({ cache: event.settings }, 'cache configuration changed');
   };
   service.events.on('generation', onGeneration);
-  service.cache.events.on('event', onCacheEvent);
+  cache.events.on('event', onCacheEvent);
   return () => {
     service.events.off('generation', onGeneration);
-    service.cache.events.off('event', onCacheEvent);
+    cache.events.off('event', onCacheEvent);
   };
 }

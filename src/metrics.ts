@@ -1,12 +1,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CacheEvent } from './cache/result-cache.js';
-import type { GenerationEvent, GenerationService } from './generation/service.js';
+import type { CacheEvent, CacheStore } from './cache/store.js';
+import type { GenerationEvent, GenerationService, GenerationStats, GenerationTotals } from './generation/service.js';
 
 /**
  * Prometheus metrics of the service. Counts on the request path are read from the service's
  * monotonic totals when Prometheus scrapes, so a cache hit pays nothing for them; cache events
  * and generator calls, which happen only on stores and misses, are counted as they happen.
- * `resetCacheStats` never moves a counter backwards.
+ * `resetCacheStats` never moves a counter backwards. A scrape reads the service once: every
+ * metric of one scrape comes from the same snapshot.
  */
 
 export interface Metrics {
@@ -18,9 +19,30 @@ export interface Metrics {
 /** Seconds; a generation takes from milliseconds (a cached upstream) to minutes (a GPU). */
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
-export function createMetrics(service: GenerationService, options: { readonly defaultMetrics?: boolean } = {}): Metrics {
+export interface MetricsOptions {
+  readonly service: GenerationService;
+  /** The result cache, whose events are counted. */
+  readonly cache: CacheStore;
+  /** Node's process metrics. @default true */
+  readonly defaultMetrics?: boolean;
+}
+
+export function createMetrics({ service, cache, defaultMetrics = true }: MetricsOptions): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'gencache_' });
+  if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'gencache_' });
+
+  // prom-client calls every collect() of a scrape in one synchronous loop: the snapshot taken by
+  // the first is dropped once that loop is done.
+  let snapshot: { readonly stats: GenerationStats; readonly totals: GenerationTotals } | undefined;
+  const read = () => {
+    if (snapshot === undefined) {
+      snapshot = { stats: service.stats(), totals: service.totals() };
+      queueMicrotask(() => (snapshot = undefined));
+    }
+    return snapshot;
+  };
+  const totals = () => read().totals;
+  const stats = () => read().stats;
 
   const fromTotals = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -32,11 +54,11 @@ export function createMetrics(service: GenerationService, options: { readonly de
         this.inc(read());
       },
     });
-  fromTotals('gencache_cache_hits_total', 'Lookups served from the result cache.', () => service.totals().hits);
-  fromTotals('gencache_cache_misses_total', 'Lookups the result cache could not serve.', () => service.totals().misses);
-  fromTotals('gencache_coalesced_total', 'Loads that joined a generation already in flight.', () => service.totals().coalesced);
-  fromTotals('gencache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => service.totals().deduplicated);
-  fromTotals('gencache_saved_seconds_total', 'Generator time that cache hits saved.', () => service.totals().savedMs / 1000);
+  fromTotals('gencache_cache_hits_total', 'Lookups served from the result cache.', () => totals().hits);
+  fromTotals('gencache_cache_misses_total', 'Lookups the result cache could not serve.', () => totals().misses);
+  fromTotals('gencache_coalesced_total', 'Loads that joined a generation already in flight.', () => totals().coalesced);
+  fromTotals('gencache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => totals().deduplicated);
+  fromTotals('gencache_saved_seconds_total', 'Generator time that cache hits saved.', () => totals().savedMs / 1000);
 
   const evictions = new Counter({
     name: 'gencache_cache_evictions_total',
@@ -60,13 +82,13 @@ export function createMetrics(service: GenerationService, options: { readonly de
         this.set(read());
       },
     });
-  gauge('gencache_cache_entries', 'Entries in the result cache.', () => service.stats().entries);
-  gauge('gencache_cache_bytes', 'UTF-8 bytes of the records in the result cache.', () => service.stats().bytes);
-  gauge('gencache_cache_max_entries', 'Entry bound of the result cache.', () => service.cache.settings.maxEntries);
-  gauge('gencache_cache_max_bytes', 'Byte bound of the result cache.', () => service.cache.settings.maxBytes);
-  gauge('gencache_cache_enabled', '1 when the result cache is on.', () => (service.cache.settings.enabled ? 1 : 0));
-  gauge('gencache_generations_in_flight', 'Generations running on the generator.', () => service.stats().inFlight);
-  gauge('gencache_generations_queued', 'Generations waiting for a generator slot.', () => service.stats().queued);
+  gauge('gencache_cache_entries', 'Entries in the result cache.', () => stats().entries);
+  gauge('gencache_cache_bytes', 'UTF-8 bytes of the records in the result cache.', () => stats().bytes);
+  gauge('gencache_cache_max_entries', 'Entry bound of the result cache.', () => stats().maxEntries);
+  gauge('gencache_cache_max_bytes', 'Byte bound of the result cache.', () => stats().maxBytes);
+  gauge('gencache_cache_enabled', '1 when the result cache is on.', () => (stats().enabled ? 1 : 0));
+  gauge('gencache_generations_in_flight', 'Generations running on the generator.', () => stats().inFlight);
+  gauge('gencache_generations_queued', 'Generations waiting for a generator slot.', () => stats().queued);
 
   const durations = new Histogram({
     name: 'gencache_generation_duration_seconds',
@@ -100,13 +122,13 @@ export function createMetrics(service: GenerationService, options: { readonly de
     }
   };
   service.events.on('generation', onGeneration);
-  service.cache.events.on('event', onCacheEvent);
+  cache.events.on('event', onCacheEvent);
 
   return {
     registry,
     detach() {
       service.events.off('generation', onGeneration);
-      service.cache.events.off('event', onCacheEvent);
+      cache.events.off('event', onCacheEvent);
     },
   };
 }

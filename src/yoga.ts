@@ -13,24 +13,25 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminAuthenticator, type AdminCredentials } from './auth.js';
-import type { Config } from './config.js';
 import { isCompilable } from './compilation.js';
-import { createContext, type Context } from './context.js';
+import { createContext, type Context, type ContextDependencies } from './context.js';
 import { GencacheError } from './errors.js';
 import { createFastLane, type FastLane } from './fast-lane.js';
 import { ExampleDocument } from './generated/graphql.js';
-import type { GenerationService } from './generation/service.js';
+import type { Generator } from './generation/generator.js';
 import type { Logger } from './logger.js';
 import { completeWithCacheReport, useCacheReport } from './plugins/use-cache-report.js';
-import { useOperationsEndpoints } from './plugins/use-operations-endpoints.js';
+import { useGeneratorReadiness } from './plugins/use-generator-readiness.js';
+import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
-import { useSecurityLimits } from './plugins/security-limits.js';
+import { useSecurityLimits } from './plugins/use-security-limits.js';
 import { schema } from './schema/index.js';
 
-export interface GraphQlServerDependencies {
-  readonly service: GenerationService;
-  readonly config: Config;
-  readonly logger: Logger;
+export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'authenticate'> {
+  /** The generator, for the readiness check. */
+  readonly generator: Generator;
+  /** Bearer token of the admin surface; undefined: admin from loopback clients only. */
+  readonly adminToken: string | undefined;
   /** Served at /metrics. */
   readonly metrics: Registry;
   /**
@@ -107,8 +108,9 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * The GraphQL server: schema, per-operation context and plugins, and the fast lane. It never
  * listens.
  */
-export function createGraphQlServer({ service, config, logger, metrics, plugins = [], fastLane = true }: GraphQlServerDependencies): GraphQlServer {
-  const dependencies = { service, limits: config.limits, logger, authenticate: createAdminAuthenticator(config.adminToken) };
+export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
+  const { service, cache, statsFeed, logger, generator, adminToken, metrics, plugins = [], fastLane = true } = options;
+  const dependencies: ContextDependencies = { service, cache, statsFeed, logger, authenticate: createAdminAuthenticator(adminToken) };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
   const lane =
     fastLane !== false && plugins.length === 0
@@ -132,7 +134,8 @@ export function createGraphQlServer({ service, config, logger, metrics, plugins 
     // Security limits first, then the operations endpoints, compilation, and what annotates results.
     plugins: [
       ...useSecurityLimits(),
-      useOperationsEndpoints({ service, metrics }),
+      useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled }),
+      useMetricsEndpoint(metrics),
       // Documents graphql-jit would run otherwise than graphql-js run on the standard executor.
       useGraphQlJit({}, { enableIf: ({ document }) => isCompilable(schema, document) }),
       useRequestErrorCodes(),

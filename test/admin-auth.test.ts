@@ -39,7 +39,7 @@ async function seed(harness: Harness): Promise<string[]> {
 /** Everything an admin call could change. */
 function state(harness: Harness) {
   const { since: _since, ...stats } = harness.service.stats();
-  return { stats, settings: harness.service.cache.settings, keys: cachedKeys(harness) };
+  return { stats, settings: harness.cache.settings, keys: cachedKeys(harness) };
 }
 
 describe('admin authorization with ADMIN_TOKEN set', () => {

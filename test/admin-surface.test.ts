@@ -31,7 +31,7 @@ describe('updateCacheConfig', () => {
     expect(config.updateCacheConfig).toMatchObject({ maxEntries: 2, enabled: true });
     expect(cachedKeys(harness)).toEqual([b, d]);
     expect(harness.service.stats()).toMatchObject({ entries: 2, evictions: 2 });
-    expect([a, c].some((key) => harness.service.cache.peek(key!) !== undefined)).toBe(false);
+    expect([a, c].some((key) => harness.cache.peek(key!) !== undefined)).toBe(false);
     // The bound holds for what comes next.
     await generateAll(harness, ['e']);
     expect(harness.service.stats().entries).toBe(2);
@@ -40,7 +40,7 @@ describe('updateCacheConfig', () => {
   it('shrinks maxBytes at once, evicting least recently used first', async () => {
     const harness = adminHarness();
     const keys = await generateAll(harness, ['p1', 'p2', 'p3', 'p4']);
-    const sizes = keys.map((key) => harness.service.cache.peek(key)!.bytes);
+    const sizes = keys.map((key) => harness.cache.peek(key)!.bytes);
     const room = sizes[2]! + sizes[3]!;
 
     dataOf(await harness.execute(UpdateCacheConfigDocument, { input: { maxBytes: room } }, ADMIN));
@@ -74,13 +74,13 @@ describe('updateCacheConfig', () => {
   ])('refuses %s with BAD_USER_INPUT and changes nothing', async (_name, input, message) => {
     const harness = adminHarness();
     await generateAll(harness, ['a', 'b', 'c']);
-    const before = { settings: harness.service.cache.settings, keys: cachedKeys(harness) };
+    const before = { settings: harness.cache.settings, keys: cachedKeys(harness) };
 
     const result = await harness.execute(UpdateCacheConfigDocument, { input }, ADMIN);
 
     expect(errorCodes(result)).toEqual(['BAD_USER_INPUT']);
     expect(result.errors?.[0]?.message).toMatch(message);
-    expect({ settings: harness.service.cache.settings, keys: cachedKeys(harness) }).toEqual(before);
+    expect({ settings: harness.cache.settings, keys: cachedKeys(harness) }).toEqual(before);
   });
 
   it('names every invalid field in one error', async () => {
@@ -159,7 +159,7 @@ describe('clearCache, evictCacheEntries and resetCacheStats', () => {
   it('evicts the named keys only', async () => {
     const harness = adminHarness();
     const [a, b, c] = await generateAll(harness, ['a', 'b', 'c']);
-    const freed = harness.service.cache.peek(a!)!.bytes + harness.service.cache.peek(c!)!.bytes;
+    const freed = harness.cache.peek(a!)!.bytes + harness.cache.peek(c!)!.bytes;
 
     const result = dataOf(await harness.execute(EvictCacheEntriesDocument, { keys: [a!, c!, 'no-such-key'] }, ADMIN));
 
@@ -246,7 +246,7 @@ describe('cacheEntries and cacheEntry', () => {
     expect((await walk('MOST_HITS')).slice(0, 2)).toEqual([keys[2], keys[5]]);
     const largest = await walk('LARGEST');
     expect(new Set(largest)).toEqual(new Set(keys));
-    const sizes = largest.map((key) => harness.service.cache.peek(key)!.bytes);
+    const sizes = largest.map((key) => harness.cache.peek(key)!.bytes);
     expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
     // Listing counts no hits.
     expect(harness.service.stats().hits).toBe(4);
@@ -304,7 +304,7 @@ describe('cacheEntries and cacheEntry', () => {
     const again = dataOf(await harness.execute(CacheEntryDocument, { key: key! }, ADMIN)).cacheEntry!;
 
     expect(entry).toMatchObject({ key, prompt: 'inspect me', model: 'sim-1', hits: 1 });
-    expect(entry.bytes).toBe(harness.service.cache.peek(key!)!.bytes);
+    expect(entry.bytes).toBe(harness.cache.peek(key!)!.bytes);
     expect(entry.generation.output.startsWith('[sim-1]')).toBe(true);
     expect(again.hits).toBe(1);
     expect(dataOf(await harness.execute(CacheEntryDocument, { key: 'missing' }, ADMIN)).cacheEntry).toBeNull();

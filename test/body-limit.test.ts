@@ -27,8 +27,8 @@ describe.each([
   });
 
   it('serves a body of exactly the limit', async () => {
-    harness = createHarness();
-    server = await listen(harness, '127.0.0.1', LIMIT);
+    harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) } });
+    server = await listen(harness);
 
     const response = await post(server.url, bodyOf(LIMIT), chunked);
 
@@ -38,8 +38,8 @@ describe.each([
   });
 
   it('refuses a body one byte over the limit with 413 and PAYLOAD_TOO_LARGE, generating nothing', async () => {
-    harness = createHarness();
-    server = await listen(harness, '127.0.0.1', LIMIT);
+    harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) } });
+    server = await listen(harness);
 
     const response = await post(server.url, bodyOf(LIMIT + 1), chunked);
 
@@ -62,8 +62,8 @@ describe('a client that stops sending before the end of its body', () => {
     ['with a Content-Length', false],
     ['chunked', true],
   ])('gets 400 from node, generates nothing, and leaves the server serving (%s)', async (_name, chunked) => {
-    const harness = createHarness();
-    server = await listen(harness, '127.0.0.1', LIMIT);
+    const harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) } });
+    server = await listen(harness);
     const { port } = new URL(server.url);
     const socket = connect(Number(port), '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));

@@ -29,7 +29,6 @@ describe('loadConfig defaults', () => {
     ['GENERATOR_LATENCY_MS', (config) => config.generator.latencyMs, 1000],
     ['GENERATOR_MODELS', (config) => config.generator.models, []],
     ['ADMIN_TOKEN', (config) => config.adminToken, undefined],
-    ['REDIS_URL', (config) => config.redisUrl, undefined],
     ['LOG_LEVEL', (config) => config.logLevel, 'info'],
   ])('unset %s gives the documented default', (_variable, read, expected) => {
     expect(read(defaults)).toEqual(expected);
@@ -115,11 +114,9 @@ describe('loadConfig invalid values', () => {
     ['GENERATOR_QUEUE_MAX', '-1'],
     ['GENERATOR_TIMEOUT_MS', '0'],
     ['GENERATOR_LATENCY_MS', 'slow'],
-    ['REDIS_URL', 'not-a-url'],
     ['OPENAI_BASE_URL', 'nope'],
     ['OPENAI_BASE_URL', 'ftp://example.com/v1'],
     ['OPENAI_BASE_URL', 'redis://127.0.0.1:6379'],
-    ['REDIS_URL', 'https://example.com'],
     ['PORT', '0x50'],
     ['CACHE_MAX_SIZE', '1e3'],
     ['CACHE_MAX_MEMORY_MB', '0x10'],
@@ -137,6 +134,18 @@ describe('loadConfig invalid values', () => {
       expect(error.message).toContain(variable);
     },
   );
+
+  it.each([
+    ['REDIS_URL', 'redis://127.0.0.1:6379'],
+    ['CACHE_NAMESPACE', 'gencache:v1:'],
+    ['CACHE_SNAPSHOT_PATH', '/var/lib/gencache/snapshot'],
+    ['CACHE_SNAPSHOT_INTERVAL_SECONDS', '60'],
+  ])('refuses %s, a variable of a feature this version does not have, as not supported yet', (variable, value) => {
+    const error = configError({ [variable]: value });
+
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(new RegExp(`^${variable}: is not supported yet`));
+  });
 
   it('quotes the value it rejected', () => {
     expect(configError({ PORT: 'abc' }).problems[0]).toContain('(got "abc")');

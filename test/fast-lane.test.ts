@@ -2,8 +2,6 @@ import { getIntrospectionQuery, print } from 'graphql';
 import { createYoga, type Plugin, type YogaLogger } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { createFastLane, type FastLane } from '../src/fast-lane.js';
-import { createLogger } from '../src/logger.js';
-import { createMetrics } from '../src/metrics.js';
 import { schema } from '../src/schema/index.js';
 import { GencacheError } from '../src/errors.js';
 import { createGraphQlServer, fastLaneMasking, maskUnexpected, type GencacheYoga } from '../src/yoga.js';
@@ -131,6 +129,17 @@ const CASES: Case[] = [
   { name: 'a Host with a space', body: body(print(CacheConfigDocument)), headers: { host: 'example test' }, lane: 'yoga' },
 ];
 
+/** What a second GraphQL server over the harness's service is built from. */
+const dependenciesOf = (harness: Harness) => ({
+  service: harness.service,
+  cache: harness.cache,
+  statsFeed: harness.statsFeed,
+  logger: harness.logger,
+  generator: harness.generator,
+  adminToken: harness.config.adminToken,
+  metrics: harness.metrics.registry,
+});
+
 describe('the fast lane', () => {
   let harness: Harness;
   let withLane: Listening;
@@ -141,13 +150,7 @@ describe('the fast lane', () => {
   beforeAll(async () => {
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN }, logger });
     // A server without the lane over the same service: generations, and so responses, are shared.
-    const yogaOnly = createGraphQlServer({
-      service: harness.service,
-      config: harness.config,
-      logger,
-      metrics: createMetrics(harness.service, { defaultMetrics: false }).registry,
-      fastLane: false,
-    });
+    const yogaOnly = createGraphQlServer({ ...dependenciesOf(harness), logger, fastLane: false });
     expect(yogaOnly.fastLane).toBeUndefined();
     serve = vi.spyOn(harness.fastLane!, 'serve');
     const loadMany = harness.service.loadMany.bind(harness.service);
@@ -249,13 +252,7 @@ describe('generations through the fast lane', () => {
 
   it('keeps a bounded number of queries prepared, dropping the least recently used', async () => {
     const harness = createHarness();
-    const { yoga, fastLane } = createGraphQlServer({
-      service: harness.service,
-      config: harness.config,
-      logger: createLogger('silent'),
-      metrics: createMetrics(harness.service, { defaultMetrics: false }).registry,
-      fastLane: { maxPrepared: 2 },
-    });
+    const { yoga, fastLane } = createGraphQlServer({ ...dependenciesOf(harness), fastLane: { maxPrepared: 2 } });
     await server?.close();
     server = await listen({ yoga, fastLane });
     const serve = vi.spyOn(fastLane!, 'serve');

@@ -1,11 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GencacheError } from '../src/errors.js';
-import { createGenerationService, createGenerator } from '../src/generation/create.js';
+import { createApp } from '../src/app.js';
 import type { GenerationRequest, JsonObject } from '../src/generation/generator.js';
 import { OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
 import { createLogger } from '../src/logger.js';
-import { createMetrics } from '../src/metrics.js';
-import { createGraphQlServer } from '../src/yoga.js';
 import { GenerationDocument } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
 import { dataOf, errorCodes, postOperation } from './helpers/harness.js';
@@ -230,10 +228,7 @@ describe('OpenAIGenerator abort', () => {
 describe('the openai generator behind the GraphQL API', () => {
   const buildApp = () => {
     const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
-    const generator = createGenerator(config);
-    const service = createGenerationService(config, { generator });
-    const metrics = createMetrics(service, { defaultMetrics: false }).registry;
-    const { yoga } = createGraphQlServer({ service, config, logger: createLogger('silent'), metrics });
+    const { yoga } = createApp(config, { logger: createLogger('silent'), defaultMetrics: false });
     return (variables: { input: { prompt: string } }) =>
       postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', GenerationDocument, variables);
   };

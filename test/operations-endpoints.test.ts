@@ -1,9 +1,7 @@
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGenerationService, createGenerator } from '../src/generation/create.js';
-import { createLogger, logServiceEvents } from '../src/logger.js';
-import { createMetrics } from '../src/metrics.js';
-import { createGraphQlServer } from '../src/yoga.js';
+import { createApp } from '../src/app.js';
+import { createLogger } from '../src/logger.js';
 import {
   ClearCacheDocument,
   GenerationDocument,
@@ -127,9 +125,7 @@ describe('/ready', () => {
 
   const openaiApp = (baseUrl: string) => {
     const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: baseUrl, OPENAI_MODEL: 'test-model' });
-    const service = createGenerationService(config, { generator: createGenerator(config) });
-    const metrics = createMetrics(service, { defaultMetrics: false }).registry;
-    return createGraphQlServer({ service, config, logger: createLogger('silent'), metrics }).yoga;
+    return createApp(config, { logger: createLogger('silent'), defaultMetrics: false }).yoga;
   };
 
   it('is ready with the simulated generator', async () => {
@@ -168,7 +164,6 @@ describe('structured logs', () => {
   it('logs admin actions, configuration changes and generator failures as JSON', async () => {
     const { lines, logger } = captureLogs('info');
     const harness = createHarness({ env: { ADMIN_TOKEN: TOKEN }, logger });
-    logServiceEvents(harness.service, logger);
 
     dataOf(await harness.execute(UpdateCacheConfigDocument, { input: { maxEntries: 5 } }, ADMIN));
     dataOf(await harness.execute(ClearCacheDocument, {}, ADMIN));

@@ -1,6 +1,6 @@
 import { getIntrospectionQuery, Lexer, Source, TokenKind } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { SECURITY_LIMITS } from '../src/plugins/security-limits.js';
+import { SECURITY_LIMITS } from '../src/plugins/use-security-limits.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 
 interface Answer {

@@ -15,30 +15,23 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { createSchema, createYoga } from 'graphql-yoga';
+import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { createGenerationService } from '../../src/generation/create.js';
-import { createHttpServer } from '../../src/http-server.js';
 import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
-import { createGraphQlServer } from '../../src/yoga.js';
 
 const VARIANTS = ['gencache', 'gencache-without-fast-lane', 'response-cache', 'bare-yoga', 'bare-yoga-tuned'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean, fastLane = true): Server {
   const config = loadConfig(withResponseCache ? { ...environment, DISABLE_RESULT_CACHE: '1' } : environment);
-  const service = createGenerationService(config);
-  const graphql = createGraphQlServer({
-    service,
-    config,
+  return createApp(config, {
     logger: createLogger('silent'),
-    metrics: createMetrics(service, { defaultMetrics: false }).registry,
+    defaultMetrics: false,
     fastLane,
     plugins: withResponseCache
       ? [useResponseCache({ session: () => null, ttl: config.cache.defaultTtlSeconds * 1000, includeExtensionMetadata: true })]
       : [],
-  });
-  return createHttpServer(graphql, config.limits).server;
+  }).server;
 }
 
 function serveBareYoga(tuned: boolean): Server {

@@ -1,4 +1,4 @@
-import type { CacheEntry } from './result-cache.js';
+import type { CacheEntry } from './store.js';
 
 /**
  * Pages through cache entries in a stable order. A cursor names a position in that order (the

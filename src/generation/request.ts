@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { InputLimits } from '../config.js';
+import type { InputLimits } from './limits.js';
 import { canonicalJson, generationKey } from '../cache/keys.js';
 import { badUserInput } from '../errors.js';
 import type { GenerationRequest, Generator, JsonObject } from './generator.js';

@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { CacheEntry, GenerationRecord, ResultCache, ResultCacheStats } from '../cache/result-cache.js';
+import type { CacheEntry, CacheStore, CacheStoreStats, GenerationRecord } from '../cache/store.js';
 import { GencacheError } from '../errors.js';
 import type { GenerationRequest, Generator, GeneratorOutput } from './generator.js';
+import { DEFAULT_INPUT_LIMITS, type InputLimits } from './limits.js';
+import { toGenerationRequest, type GenerationInput } from './request.js';
 
 /**
  * The generation service: looks requests up in the result cache, joins a generation already in
@@ -35,7 +37,7 @@ export interface GenerationResult {
   readonly expiresAt: number | undefined;
 }
 
-export interface GenerationStats extends ResultCacheStats {
+export interface GenerationStats extends CacheStoreStats {
   readonly hits: number;
   readonly misses: number;
   /** hits / (hits + misses); 0 before any lookup. */
@@ -51,9 +53,15 @@ export interface GenerationStats extends ResultCacheStats {
   readonly since: number;
 }
 
+export const DEFAULT_GENERATOR_CONCURRENCY = 4;
+export const DEFAULT_GENERATOR_QUEUE_MAX = 1000;
+export const DEFAULT_GENERATOR_TIMEOUT_MS = 300_000;
+
 export interface GenerationServiceOptions {
   readonly generator: Generator;
-  readonly cache: ResultCache;
+  readonly cache: CacheStore;
+  /** What one request may ask. @default DEFAULT_INPUT_LIMITS */
+  readonly limits?: InputLimits;
   /** Generations running at once. @default 4 */
   readonly concurrency?: number;
   /** Generations waiting for a slot; past it a new one fails with OVERLOADED. @default 1000 */
@@ -111,8 +119,9 @@ const zeroTotals = () => ({
 export class GenerationService {
   /** Each generator call that ends, for metrics and logs. */
   readonly events = new EventEmitter<GenerationServiceEvents>();
-  readonly generator: Generator;
-  readonly cache: ResultCache;
+  readonly limits: InputLimits;
+  readonly #generator: Generator;
+  readonly #cache: CacheStore;
   readonly #limit: LimitFunction;
   readonly #capacity: number;
   readonly #timeoutMs: number;
@@ -123,32 +132,63 @@ export class GenerationService {
   /** Totals at the last reset: statistics are the difference. */
   #baseline: GenerationTotals = zeroTotals();
   #since: number;
-  #running = 0;
-  #queued = 0;
 
   constructor(options: GenerationServiceOptions) {
-    this.generator = options.generator;
-    this.cache = options.cache;
-    const concurrency = options.concurrency ?? 4;
+    this.#generator = options.generator;
+    this.#cache = options.cache;
+    this.limits = options.limits ?? DEFAULT_INPUT_LIMITS;
+    const concurrency = options.concurrency ?? DEFAULT_GENERATOR_CONCURRENCY;
     this.#limit = pLimit(concurrency);
-    this.#capacity = concurrency + (options.queueMax ?? 1000);
-    this.#timeoutMs = options.timeoutMs ?? 300_000;
+    this.#capacity = concurrency + (options.queueMax ?? DEFAULT_GENERATOR_QUEUE_MAX);
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_GENERATOR_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
     this.#since = this.#now();
   }
 
   /**
+   * Validates an input against the limits and the generator, applies the defaults and computes
+   * its key. Throws BAD_USER_INPUT naming the offending field; never touches the cache.
+   */
+  prepare(input: GenerationInput): GenerationRequest {
+    return toGenerationRequest(input, this.#generator, this.limits);
+  }
+
+  /**
    * Loads a batch of requests with distinct keys. Resolves to one item per request, in order: a
    * result, null (CACHE_ONLY and not cached), or the Error of that request; it never rejects.
+   * The batch is looked up in the cache with one call of the storage seam.
    */
   loadMany(requests: readonly GenerationRequest[], options: LoadOptions): Promise<(GenerationResult | null | Error)[]> {
+    const readsCache = options.policy === 'CACHE_FIRST' || options.policy === 'CACHE_ONLY';
+    if (!readsCache || !this.#cache.settings.enabled) return this.#loadFound(requests, undefined, options);
+    let found: ReturnType<CacheStore['getMany']>;
+    try {
+      found = this.#cache.getMany(requests.map((request) => request.key));
+    } catch {
+      // A store that cannot answer is a miss for every key, never a failed request.
+      found = [];
+    }
+    return found instanceof Promise
+      ? found.then(
+          (entries) => this.#loadFound(requests, entries, options),
+          () => this.#loadFound(requests, [], options),
+        )
+      : this.#loadFound(requests, found, options);
+  }
+
+  /** The batch, given the entries the cache found for it (undefined: the cache was not read). */
+  #loadFound(
+    requests: readonly GenerationRequest[],
+    entries: readonly (CacheEntry | undefined)[] | undefined,
+    options: LoadOptions,
+  ): Promise<(GenerationResult | null | Error)[]> {
     // Hits are answered synchronously; only generations are waited for, so that a batch of hits
     // costs no promise per key.
     const results: (GenerationResult | null | Error)[] = new Array(requests.length);
     let waiting: Promise<void>[] | undefined;
     requests.forEach((request, index) => {
       try {
-        const result = this.#load(request, options);
+        const result = this.#load(request, entries === undefined ? undefined : (entries[index] ?? null), options);
         if (result instanceof Promise) {
           (waiting ??= []).push(
             result.then(
@@ -167,8 +207,8 @@ export class GenerationService {
   }
 
   /** Counts loads that the per-operation memoization answered without reaching the service. */
-  noteDeduplicated(count = 1): void {
-    this.#totals.deduplicated += count;
+  noteDeduplicated(): void {
+    this.#totals.deduplicated++;
   }
 
   /** Counts since creation, unaffected by `resetStats`. */
@@ -181,7 +221,7 @@ export class GenerationService {
     const hits = since('hits');
     const misses = since('misses');
     return {
-      ...this.cache.stats(),
+      ...this.#cache.stats(),
       hits,
       misses,
       coalesced: since('coalesced'),
@@ -190,8 +230,8 @@ export class GenerationService {
       generationErrors: since('generationErrors'),
       savedMs: since('savedMs'),
       hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
-      inFlight: this.#running,
-      queued: this.#queued,
+      inFlight: this.#limit.activeCount,
+      queued: this.#limit.pendingCount,
       since: this.#since,
     };
   }
@@ -199,7 +239,7 @@ export class GenerationService {
   resetStats(): GenerationStats {
     this.#baseline = { ...this.#totals };
     this.#since = this.#now();
-    this.cache.resetStats();
+    this.#cache.resetStats();
     return this.stats();
   }
 
@@ -208,21 +248,20 @@ export class GenerationService {
     this.#shutdown.abort(new GencacheError('GENERATION_FAILED', 'the server is shutting down'));
   }
 
+  /** One request, given its cache entry: null when the cache had none, undefined when it was not read. */
   #load(
     request: GenerationRequest,
+    entry: CacheEntry | null | undefined,
     { policy, ttlSeconds }: LoadOptions,
   ): GenerationResult | null | Promise<GenerationResult | null> {
     const readsCache = policy === 'CACHE_FIRST' || policy === 'CACHE_ONLY';
     const store = policy !== 'NO_STORE' && policy !== 'CACHE_ONLY';
-    if (readsCache && this.cache.settings.enabled) {
-      const entry = this.cache.get(request.key);
-      if (entry !== undefined) {
-        this.#totals.hits++;
-        this.#totals.savedMs += entry.record.generationMs;
-        return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
-      }
-      this.#totals.misses++;
+    if (entry) {
+      this.#totals.hits++;
+      this.#totals.savedMs += entry.record.generationMs;
+      return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
     }
+    if (entry === null) this.#totals.misses++;
     if (policy === 'CACHE_ONLY') return null;
 
     let flight = this.#flights.get(request.key);
@@ -242,13 +281,10 @@ export class GenerationService {
   }
 
   #startFlight(request: GenerationRequest, store: boolean, ttlSeconds: number | undefined): Flight {
-    if (this.#running + this.#queued >= this.#capacity) {
-      throw new GencacheError(
-        'OVERLOADED',
-        `the generator queue is full (${this.#running} running, ${this.#queued} queued); retry later`,
-      );
+    const { activeCount, pendingCount } = this.#limit;
+    if (activeCount + pendingCount >= this.#capacity) {
+      throw new GencacheError('OVERLOADED', `the generator queue is full (${activeCount} running, ${pendingCount} queued); retry later`);
     }
-    this.#queued++;
     const storage: FlightStorage = { store, ttlSeconds };
     const promise = this.#limit(() => this.#run(request, storage)).finally(() => this.#flights.delete(request.key));
     const flight = Object.assign(storage, { promise });
@@ -257,8 +293,6 @@ export class GenerationService {
   }
 
   async #run(request: GenerationRequest, storage: FlightStorage) {
-    this.#queued--;
-    this.#running++;
     this.#totals.generations++;
     const started = performance.now();
     try {
@@ -274,14 +308,20 @@ export class GenerationService {
         generationMs: performance.now() - started,
       };
       this.#emit(request, started, undefined);
-      const entry = storage.store ? this.cache.set(record, storage.ttlSeconds) : undefined;
-      return { record, entry };
+      return { record, entry: storage.store ? await this.#store(record, storage.ttlSeconds) : undefined };
     } catch (error) {
       this.#totals.generationErrors++;
       this.#emit(request, started, error as GencacheError);
       throw error;
-    } finally {
-      this.#running--;
+    }
+  }
+
+  /** Stores a generation; a store that fails loses the entry, never the generation. */
+  async #store(record: GenerationRecord, ttlSeconds: number | undefined): Promise<CacheEntry | undefined> {
+    try {
+      return await this.#cache.set(record, ttlSeconds);
+    } catch {
+      return undefined;
     }
   }
 
@@ -302,7 +342,7 @@ export class GenerationService {
       const onAbort = () => reject(signal.reason);
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      this.generator
+      this.#generator
         .generate(request, signal)
         .then(resolve, (error: unknown) => reject(signal.aborted ? signal.reason : asGenerationFailure(error)))
         .finally(() => {

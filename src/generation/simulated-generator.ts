@@ -10,6 +10,7 @@ export interface SimulatedGeneratorOptions {
 }
 
 export const SIMULATED_MODELS = ['sim-1', 'sim-2'] as const;
+export const DEFAULT_LATENCY_MS = 1000;
 /** Largest `maxTokens` the simulated generator accepts. */
 export const SIMULATED_MAX_TOKENS = 1_000_000;
 
@@ -33,7 +34,7 @@ export class SimulatedGenerator implements Generator {
   readonly latencyMs: number;
 
   constructor(options: SimulatedGeneratorOptions = {}) {
-    this.latencyMs = options.latencyMs ?? 1000;
+    this.latencyMs = options.latencyMs ?? DEFAULT_LATENCY_MS;
     this.models = options.models?.length ? options.models : SIMULATED_MODELS;
     this.defaultModel = this.models[0] ?? SIMULATED_MODELS[0];
   }

@@ -1,6 +1,6 @@
-import { listEntries, type EntryOrder } from '../cache/entry-listing.js';
-import type { CacheEntry, ClearResult } from '../cache/result-cache.js';
-import type { CacheSettings } from '../config.js';
+import type { EntryOrder } from '../cache/entry-listing.js';
+import type { CacheSettings } from '../cache/settings.js';
+import type { CacheEntry, ClearResult } from '../cache/store.js';
 import type { Context } from '../context.js';
 import { badUserInput } from '../errors.js';
 import { builder } from './builder.js';
@@ -112,7 +112,7 @@ function logAdmin(context: Context, action: string, details: Record<string, unkn
 builder.queryFields((t) => ({
   cacheConfig: t.field({
     type: CacheConfig,
-    resolve: (_root, _args, { service }) => service.cache.settings,
+    resolve: (_root, _args, { cache }) => cache.settings,
   }),
   cacheEntries: t.field({
     type: CacheEntryConnection,
@@ -124,12 +124,12 @@ builder.queryFields((t) => ({
       orderBy: t.arg({ type: CacheEntryOrder, defaultValue: 'MOST_RECENT' }),
       model: t.arg.string(),
     },
-    resolve: (_root, args, { service }) => {
+    resolve: async (_root, args, { cache }) => {
       const first = args.first ?? 50;
       if (first < 0 || first > MAX_PAGE_SIZE) throw badUserInput(`first must be from 0 to ${MAX_PAGE_SIZE}, got ${first}`);
       let page;
       try {
-        page = listEntries(service.cache.entries(), {
+        page = await cache.list({
           first,
           after: args.after ?? undefined,
           orderBy: (args.orderBy ?? 'MOST_RECENT') satisfies EntryOrder,
@@ -157,7 +157,7 @@ builder.queryFields((t) => ({
     description: 'One cached entry by key, without counting a hit or refreshing its recency. Admin.',
     authScopes: admin,
     args: { key: t.arg.id({ required: true }) },
-    resolve: (_root, { key }, { service }) => service.cache.peek(String(key)) ?? null,
+    resolve: async (_root, { key }, { cache }) => (await cache.peek(String(key))) ?? null,
   }),
 }));
 
@@ -167,16 +167,16 @@ builder.mutationFields((t) => ({
     description: 'Changes cache settings at once; a shrink evicts least recently used entries first. Admin.',
     authScopes: admin,
     args: { input: t.arg({ type: CacheConfigInput, required: true }) },
-    resolve: (_root, { input }, context) => {
+    resolve: async (_root, { input }, context) => {
       const update: Partial<Record<keyof CacheSettings, unknown>> = {};
       for (const [name, value] of Object.entries(input)) {
         if (value === null) throw badUserInput(`${name} must not be null; leave it out to keep its value`);
         if (value !== undefined) update[name as keyof CacheSettings] = value;
       }
-      const before = context.service.cache.settings;
+      const before = context.cache.settings;
       let after: CacheSettings;
       try {
-        after = context.service.cache.configure(update as Partial<CacheSettings>);
+        after = await context.cache.configure(update as Partial<CacheSettings>);
       } catch (error) {
         if (error instanceof TypeError) throw badUserInput(error.message);
         throw error;
@@ -189,8 +189,8 @@ builder.mutationFields((t) => ({
     type: CacheClearResult,
     description: 'Removes every entry. Admin.',
     authScopes: admin,
-    resolve: (_root, _args, context) => {
-      const result = context.service.cache.clear();
+    resolve: async (_root, _args, context) => {
+      const result = await context.cache.clear();
       logAdmin(context, 'clearCache', { ...result });
       return result;
     },
@@ -200,14 +200,14 @@ builder.mutationFields((t) => ({
     description: 'Removes the entries that match every given filter: any of `keys`, and `model`. Admin.',
     authScopes: admin,
     args: { keys: t.arg.idList(), model: t.arg.string() },
-    resolve: (_root, { keys, model }, context) => {
+    resolve: async (_root, { keys, model }, context) => {
       if (keys == null && model == null) {
         throw badUserInput('give keys, model or both; clearCache removes everything');
       }
       if (keys && keys.length > MAX_EVICT_KEYS) {
         throw badUserInput(`keys has ${keys.length} items; the limit is ${MAX_EVICT_KEYS}`);
       }
-      const result = context.service.cache.delete({ keys: keys?.map(String), model: model ?? undefined });
+      const result = await context.cache.delete({ keys: keys?.map(String), model: model ?? undefined });
       logAdmin(context, 'evictCacheEntries', { keys: keys?.length, model, ...result });
       return result;
     },

@@ -1,7 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../context.js';
 import { badUserInput, GencacheError } from '../errors.js';
-import { toGenerationRequest, type GenerationInput as GenerationInputShape } from '../generation/request.js';
+import type { GenerationInput as GenerationInputShape } from '../generation/request.js';
 import type { CachePolicy as CachePolicyValue, GenerationResult, LoadOptions } from '../generation/service.js';
 import { builder } from './builder.js';
 
@@ -81,7 +81,7 @@ function loadOptions(
 ): LoadOptions {
   policy ??= 'CACHE_FIRST';
   if (ttlSeconds === null || ttlSeconds === undefined) return { policy };
-  const max = context.limits.maxTtlSeconds;
+  const max = context.service.limits.maxTtlSeconds;
   if (ttlSeconds < 0 || ttlSeconds > max) throw badUserInput(`ttlSeconds must be from 0 to ${max}, got ${ttlSeconds}`);
   return { policy, ttlSeconds };
 }
@@ -101,7 +101,7 @@ async function loadOne(
   info: GraphQLResolveInfo,
 ): Promise<GenerationResult | null> {
   const options = loadOptions(policy, ttlSeconds, context);
-  const request = toGenerationRequest(input, context.service.generator, context.limits);
+  const request = context.service.prepare(input);
   const result = await context.generationLoader(options).load(request);
   if (result !== null) (context.cacheReport ??= {})[responsePath(info)] = { key: result.record.key, status: result.status };
   return result;
@@ -122,14 +122,14 @@ builder.queryFields((t) => ({
       'Several generations in one batch; duplicates are generated once. An item is null under CACHE_ONLY when not cached, or when its generation failed (see errors).',
     args: { inputs: t.arg({ type: [GenerationInput], required: true }), ...generationArgs },
     resolve: async (_root, { inputs, policy, ttlSeconds }, context, info) => {
-      const { maxBatchSize } = context.limits;
+      const { maxBatchSize } = context.service.limits;
       if (inputs.length > maxBatchSize) {
         throw badUserInput(`inputs has ${inputs.length} items; the limit is ${maxBatchSize}`);
       }
       const options = loadOptions(policy, ttlSeconds, context);
       const requests = inputs.map((input, index) => {
         try {
-          return toGenerationRequest(input, context.service.generator, context.limits);
+          return context.service.prepare(input);
         } catch (error) {
           if (error instanceof GencacheError) throw badUserInput(`inputs[${index}]: ${error.message}`);
           throw error;

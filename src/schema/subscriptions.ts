@@ -1,5 +1,5 @@
 import { Repeater, SlidingBuffer } from 'graphql-yoga';
-import type { CacheEvent } from '../cache/result-cache.js';
+import type { CacheEvent } from '../cache/store.js';
 import { badUserInput } from '../errors.js';
 import type { GenerationStats } from '../generation/service.js';
 import { builder } from './builder.js';
@@ -54,7 +54,7 @@ builder.subscriptionFields((t) => ({
     type: CacheStats,
     description: `Cache statistics: the current value at once, then one every intervalMs (${MIN_STATS_INTERVAL_MS} to ${MAX_STATS_INTERVAL_MS}).`,
     args: { intervalMs: t.arg.int({ defaultValue: 1000 }) },
-    subscribe: (_root, { intervalMs }, { service }) => {
+    subscribe: (_root, { intervalMs }, { service, statsFeed }) => {
       const interval = intervalMs ?? 1000;
       if (interval < MIN_STATS_INTERVAL_MS || interval > MAX_STATS_INTERVAL_MS) {
         throw badUserInput(`intervalMs must be from ${MIN_STATS_INTERVAL_MS} to ${MAX_STATS_INTERVAL_MS}, got ${interval}`);
@@ -62,9 +62,9 @@ builder.subscriptionFields((t) => ({
       // Only the latest statistics matter to a subscriber that falls behind.
       return new Repeater<GenerationStats>(async (push, stop) => {
         await push(service.stats());
-        const timer = setInterval(() => void push(service.stats()), interval);
+        const unsubscribe = statsFeed.subscribe(interval, (stats) => void push(stats));
         await stop;
-        clearInterval(timer);
+        unsubscribe();
       }, new SlidingBuffer(1));
     },
     resolve: (stats) => stats,
@@ -73,12 +73,12 @@ builder.subscriptionFields((t) => ({
     type: CacheEventRef,
     description: 'Every change of the cache as it happens: SET, EVICT, EXPIRE, DELETE, CLEAR, CONFIG. Admin.',
     authScopes: { admin: true },
-    subscribe: (_root, _args, { service }) =>
+    subscribe: (_root, _args, { cache }) =>
       new Repeater<CacheEvent>(async (push, stop) => {
         const listener = (event: CacheEvent) => void push(event);
-        service.cache.events.on('event', listener);
+        cache.events.on('event', listener);
         await stop;
-        service.cache.events.off('event', listener);
+        cache.events.off('event', listener);
       }, new SlidingBuffer(EVENT_BUFFER)),
     resolve: (event) => event,
   }),

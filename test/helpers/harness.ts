@@ -1,14 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
-import { DEFAULT_MAX_REQUEST_BODY_BYTES, type Config } from '../../src/config.js';
-import { createGenerationService, type ServiceOverrides } from '../../src/generation/create.js';
+import { createApp, type App, type AppOverrides } from '../../src/app.js';
+import type { MemoryStore } from '../../src/cache/memory-store.js';
 import { createHttpServer } from '../../src/http-server.js';
-import { createLogger, type Logger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
-import type { GenerationService } from '../../src/generation/service.js';
+import { createLogger } from '../../src/logger.js';
 import { GenerationDocument } from '../../src/generated/graphql.js';
-import { createGraphQlServer, type GraphQlServer } from '../../src/yoga.js';
+import type { GraphQlServer } from '../../src/yoga.js';
 import { testConfig } from './config.js';
 import { InstrumentedGenerator } from './instrumented-generator.js';
 
@@ -24,10 +22,9 @@ export interface OperationResult<TData> {
   readonly extensions?: { cache?: Record<string, CacheReportItem> } & Record<string, unknown>;
 }
 
-export interface Harness extends GraphQlServer {
-  readonly config: Config;
+export interface Harness extends App {
   readonly generator: InstrumentedGenerator;
-  readonly service: GenerationService;
+  readonly cache: MemoryStore;
   /** Runs one typed operation through Yoga's fetch, with no port (and so no fast lane). */
   execute<TData, TVariables>(
     document: TypedDocumentNode<TData, TVariables>,
@@ -36,33 +33,24 @@ export interface Harness extends GraphQlServer {
   ): Promise<OperationResult<TData>>;
 }
 
-export interface HarnessOptions extends ServiceOverrides {
+export interface HarnessOptions extends Omit<AppOverrides, 'generator'> {
   /** Environment variables on top of the test defaults. */
   readonly env?: Record<string, string>;
   /** Latency of the instrumented generator. @default 0 */
   readonly latencyMs?: number;
-  /** @default a silent logger */
-  readonly logger?: Logger;
-  /** Whether repeated queries over a port may take the fast lane. @default true */
-  readonly fastLane?: boolean;
 }
 
-/** A server as the entry point builds it, with an instrumented simulated generator. */
+/** The app as the entry point builds it, with an instrumented simulated generator and a silent logger. */
 export function createHarness(options: HarnessOptions = {}): Harness {
-  const config = testConfig(options.env);
-  const generator = new InstrumentedGenerator({ latencyMs: options.latencyMs ?? 0 });
-  const service = createGenerationService(config, { generator, now: options.now });
-  const logger = options.logger ?? createLogger('silent');
-  const metrics = createMetrics(service, { defaultMetrics: false });
-  const { yoga, fastLane } = createGraphQlServer({ service, config, logger, metrics: metrics.registry, fastLane: options.fastLane });
+  const { env, latencyMs = 0, ...overrides } = options;
+  const generator = new InstrumentedGenerator({ latencyMs });
+  const app = createApp(testConfig(env), { logger: createLogger('silent'), defaultMetrics: false, ...overrides, generator });
   return {
-    config,
+    ...app,
     generator,
-    service,
-    yoga,
-    fastLane,
+    cache: app.cache as MemoryStore,
     execute: (document, variables, headers) =>
-      postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', document, variables, headers),
+      postOperation(app.yoga.fetch.bind(app.yoga), 'http://yoga/graphql', document, variables, headers),
   };
 }
 
@@ -102,7 +90,7 @@ export async function generateAll(harness: Harness, prompts: readonly string[], 
 }
 
 /** The keys in the result cache, most recently used first. */
-export const cachedKeys = (harness: Harness): string[] => [...harness.service.cache.entries()].map((entry) => entry.record.key);
+export const cachedKeys = (harness: Harness): string[] => [...harness.cache.entries()].map((entry) => entry.record.key);
 
 /** The codes of a result's errors, in order. */
 export const errorCodes = (result: OperationResult<unknown>): unknown[] =>
@@ -113,20 +101,19 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Serves a GraphQL server (HTTP, SSE and graphql-ws) on a free port of 127.0.0.1 (or the given host). */
-export async function listen(
-  graphql: GraphQlServer,
-  host = '127.0.0.1',
-  maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES,
-): Promise<Listening> {
-  const { server, close } = createHttpServer(graphql, { maxRequestBodyBytes });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
+/**
+ * Serves the app, or a GraphQL server built beside it (HTTP, SSE and graphql-ws), on a free port
+ * of 127.0.0.1 (or the given host).
+ */
+export async function listen(served: App | GraphQlServer, host = '127.0.0.1'): Promise<Listening> {
+  const http = 'listen' in served ? { server: served.server, close: () => served.close(0) } : createHttpServer(served);
+  await new Promise<void>((resolve) => http.server.listen(0, host, resolve));
+  const { port } = http.server.address() as AddressInfo;
   return {
     url: `http://${host}:${port}/graphql`,
     close: async () => {
-      server.closeAllConnections();
-      await close();
+      http.server.closeAllConnections();
+      await http.close();
     },
   };
 }

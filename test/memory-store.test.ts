@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ResultCache, type GenerationRecord, type ResultCacheOptions } from '../src/cache/result-cache.js';
+import { MemoryStore, type MemoryStoreOptions } from '../src/cache/memory-store.js';
+import type { GenerationRecord } from '../src/cache/store.js';
 
 // lru-cache treats a start time of 0 as "no start", so the clock never reads 0.
 const START = 1_000_000;
@@ -28,9 +29,9 @@ function recordOfSize(key: string, bytes: number): GenerationRecord {
   return sized;
 }
 
-function setup(options: Partial<ResultCacheOptions> = {}) {
+function setup(options: Partial<MemoryStoreOptions> = {}) {
   const clock = { now: START };
-  const cache = new ResultCache({
+  const cache = new MemoryStore({
     enabled: true,
     maxEntries: 100,
     maxBytes: 1_000_000,
@@ -187,14 +188,14 @@ describe('bounds', () => {
 
     expect(keys()).toEqual(['d', 'c']);
     expect(reasons).toEqual(['a:maxEntries', 'b:maxBytes']);
-    expect(cache.totals().evictions).toEqual({ maxEntries: 1, maxBytes: 1 });
+    expect(cache.stats().evictions).toBe(2);
 
     // Replacing a key's entry in a full cache never evicts for the entry bound.
     cache.set(recordOfSize('e', 150));
     cache.set(recordOfSize('e', 450));
     expect(keys()).toEqual(['e', 'd']);
     expect(reasons.slice(2)).toEqual(['c:maxBytes']);
-    expect(cache.totals().evictions).toEqual({ maxEntries: 1, maxBytes: 2 });
+    expect(cache.stats().evictions).toBe(3);
   });
 
   it('stores a record of exactly maxBytes, evicting everything else', () => {
@@ -359,7 +360,7 @@ describe('configure', () => {
     expect(cache.peek('a')).toMatchObject({ hits: 1, storedAt: START, lastAccessedAt: START + 500 });
   });
 
-  const invalid: readonly (readonly [string, Partial<ResultCacheOptions>])[] = [
+  const invalid: readonly (readonly [string, Partial<MemoryStoreOptions>])[] = [
     ['maxEntries', { maxEntries: 0 }],
     ['maxEntries', { maxEntries: 2.5 }],
     ['maxEntries', { maxEntries: Number.NaN }],

@@ -1,102 +1,52 @@
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { MAX_CACHE_ENTRIES, MAX_CACHE_BYTES, MAX_TTL_SECONDS, type CacheSettings } from '../config.js';
+import { listEntries, type EntryPage, type ListOptions } from './entry-listing.js';
+import { checkCacheSettings, type CacheSettings } from './settings.js';
+import type {
+  CacheEntry,
+  CacheEvent,
+  CacheStore,
+  CacheStoreEvents,
+  CacheStoreStats,
+  ClearResult,
+  DeleteFilter,
+  EvictionBound,
+  GenerationRecord,
+} from './store.js';
 
 /**
- * The result cache across operations: an `lru-cache` bounded by entries (`max`) and by the UTF-8
- * bytes of the stored records (`maxSize`), with a default TTL that a request may override.
+ * The in-memory result cache: an `lru-cache` bounded by entries (`max`) and by the UTF-8 bytes of
+ * the stored records (`maxSize`), with a default TTL that a request may override. It answers every
+ * call of the storage seam synchronously.
  *
  * Invariants: after every `set` and every `configure`, `entries <= maxEntries` and
  * `bytes <= maxBytes`; a record larger than `maxBytes` is never stored and evicts nothing;
  * `evictions` counts entries pushed out by a bound, `expirations` entries whose TTL ran out.
+ * Statistics are read from lru-cache's own counts; expired entries are purged before a reading
+ * only once the earliest expiry has passed, so a reading walks the entries at most once per
+ * expiry, never on every call.
  */
 
-/** A finished generation as it is stored and served. Times are epoch milliseconds. */
-export interface GenerationRecord {
-  readonly key: string;
-  readonly prompt: string;
-  readonly model: string;
-  readonly parameters: Readonly<Record<string, unknown>>;
-  readonly output: string;
-  readonly contentType: string;
-  readonly createdAt: number;
-  /** What the generator took when it ran. */
-  readonly generationMs: number;
-}
-
-export interface CacheEntry {
-  readonly record: GenerationRecord;
-  /** UTF-8 bytes of the record as JSON: what counts against `maxBytes`. */
-  readonly bytes: number;
-  readonly storedAt: number;
-  /** The last instant the entry is served; undefined when it does not expire. */
-  readonly expiresAt: number | undefined;
-  hits: number;
-  lastAccessedAt: number;
-}
-
-/** Which bound pushed an entry out. */
-export type EvictionBound = 'maxEntries' | 'maxBytes';
-
-/**
- * What happened in the cache. SET: stored; EVICT: pushed out by a bound; EXPIRE: TTL ran out;
- * DELETE: removed on request; CLEAR: all removed; CONFIG: settings changed.
- */
-export type CacheEvent =
-  | { readonly type: 'SET'; readonly at: number; readonly key: string; readonly model: string; readonly bytes: number }
-  | {
-      readonly type: 'EVICT';
-      readonly at: number;
-      readonly key: string;
-      readonly model: string;
-      readonly bytes: number;
-      readonly reason: EvictionBound;
-    }
-  | { readonly type: 'EXPIRE' | 'DELETE'; readonly at: number; readonly key: string; readonly model: string; readonly bytes: number }
-  | { readonly type: 'CLEAR'; readonly at: number; readonly removed: number; readonly bytes: number; readonly reason: string }
-  | { readonly type: 'CONFIG'; readonly at: number; readonly settings: CacheSettings };
-
-export interface ResultCacheEvents {
-  event: [CacheEvent];
-}
-
-/** Counts since the cache was created; they never go back, so metrics can export them as counters. */
-export interface ResultCacheTotals {
-  readonly evictions: { readonly maxEntries: number; readonly maxBytes: number };
-  readonly expirations: number;
-}
-
-export interface ResultCacheStats {
-  readonly enabled: boolean;
-  readonly entries: number;
-  readonly maxEntries: number;
-  readonly bytes: number;
-  readonly maxBytes: number;
-  readonly peakBytes: number;
-  readonly evictions: number;
-  readonly expirations: number;
-}
-
-export interface ClearResult {
-  readonly removed: number;
-  readonly freedBytes: number;
-}
-
-export interface ResultCacheOptions extends CacheSettings {
+export interface MemoryStoreOptions extends CacheSettings {
   /** Clock in epoch milliseconds, for TTLs and entry times. @default Date.now */
   readonly now?: () => number;
 }
 
-export type ResultCacheSettingsUpdate = Partial<CacheSettings>;
+interface Totals {
+  readonly evictions: { maxEntries: number; maxBytes: number };
+  expirations: number;
+}
 
-export class ResultCache {
+export class MemoryStore implements CacheStore {
   /** Every change of the cache, as it happens. Listeners run synchronously: keep them cheap. */
-  readonly events = new EventEmitter<ResultCacheEvents>();
+  readonly events = new EventEmitter<CacheStoreEvents>();
   readonly #now: () => number;
   #settings: CacheSettings;
   #lru: LRUCache<string, CacheEntry>;
   #peakBytes = 0;
-  #totals = { evictions: { maxEntries: 0, maxBytes: 0 }, expirations: 0 };
+  #totals: Totals = { evictions: { maxEntries: 0, maxBytes: 0 }, expirations: 0 };
+  /** The earliest instant an entry may expire; Infinity when none can. */
+  #nextExpiry = Infinity;
   /** Totals at the last reset: statistics are the difference. */
   #baseline = { evictions: 0, expirations: 0 };
   /** Set while `clear` runs, so that its removals make one CLEAR event rather than one each. */
@@ -104,9 +54,9 @@ export class ResultCache {
   /** Set while an insert into a full cache is about to evict for the entry bound. */
   #entryBoundEvictionDue = false;
 
-  constructor(options: ResultCacheOptions) {
+  constructor(options: MemoryStoreOptions) {
     this.#now = options.now ?? Date.now;
-    this.#settings = checkSettings({
+    this.#settings = checkCacheSettings({
       enabled: options.enabled,
       maxEntries: options.maxEntries,
       maxBytes: options.maxBytes,
@@ -128,6 +78,10 @@ export class ResultCache {
       entry.lastAccessedAt = this.#now();
     }
     return entry;
+  }
+
+  getMany(keys: readonly string[]): (CacheEntry | undefined)[] {
+    return keys.map((key) => this.get(key));
   }
 
   /** The entry of a key without touching its recency or hit count. */
@@ -154,6 +108,7 @@ export class ResultCache {
       lastAccessedAt: storedAt,
     };
     this.#insert(record.key, entry, { size: bytes, ttl });
+    if (entry.expiresAt !== undefined && entry.expiresAt < this.#nextExpiry) this.#nextExpiry = entry.expiresAt;
     this.#peakBytes = Math.max(this.#peakBytes, this.#lru.calculatedSize);
     this.#emit({ type: 'SET', at: storedAt, key: record.key, model: record.model, bytes });
     return entry;
@@ -163,7 +118,7 @@ export class ResultCache {
    * Removes the entries that match every given filter: `keys` (any of them) and `model`. Without
    * a filter it removes nothing; use `clear` to remove everything.
    */
-  delete(filter: { readonly keys?: readonly string[]; readonly model?: string }): ClearResult {
+  delete(filter: DeleteFilter): ClearResult {
     const { keys, model } = filter;
     if (keys === undefined && model === undefined) return { removed: 0, freedBytes: 0 };
     const candidates = keys ?? [...this.#lru.keys()];
@@ -180,7 +135,7 @@ export class ResultCache {
   }
 
   clear(reason = 'cleared'): ClearResult {
-    this.#lru.purgeStale();
+    this.#purgeExpired();
     const result = { removed: this.#lru.size, freedBytes: this.#lru.calculatedSize };
     this.#clearing = true;
     try {
@@ -197,8 +152,8 @@ export class ResultCache {
    * least recently used go first. Turning the cache off drops its entries. Throws a `TypeError`
    * naming the first invalid setting, and then changes nothing.
    */
-  configure(update: ResultCacheSettingsUpdate): CacheSettings {
-    const next = checkSettings({ ...this.#settings, ...update });
+  configure(update: Partial<CacheSettings>): CacheSettings {
+    const next = checkCacheSettings({ ...this.#settings, ...update });
     const current = this.#settings;
     this.#settings = next;
     if (!next.enabled) {
@@ -206,8 +161,8 @@ export class ResultCache {
     } else if (next.maxEntries !== current.maxEntries || next.maxBytes !== current.maxBytes) {
       // lru-cache bounds are fixed at construction: move the live entries, least recent first,
       // into a cache with the new bounds, which evicts from the least recent end while over them.
+      this.#purgeExpired();
       const previous = this.#lru;
-      previous.purgeStale();
       this.#lru = this.#createLru(next);
       for (const [key, { value: entry }] of previous.dump()) {
         const ttl = entry.expiresAt === undefined ? 0 : entry.expiresAt - entry.storedAt;
@@ -220,12 +175,16 @@ export class ResultCache {
 
   /** Entries from most to least recently used; expired ones are dropped first. */
   *entries(): IterableIterator<CacheEntry> {
-    this.#lru.purgeStale();
+    this.#purgeExpired();
     yield* this.#lru.values();
   }
 
-  stats(): ResultCacheStats {
-    this.#lru.purgeStale();
+  list(options: ListOptions): EntryPage {
+    return listEntries(this.entries(), options);
+  }
+
+  stats(): CacheStoreStats {
+    if (this.#now() > this.#nextExpiry) this.#purgeExpired();
     return {
       enabled: this.#settings.enabled,
       entries: this.#lru.size,
@@ -238,15 +197,19 @@ export class ResultCache {
     };
   }
 
-  /** Counts since creation, unaffected by `resetStats`. */
-  totals(): ResultCacheTotals {
-    this.#lru.purgeStale();
-    return { evictions: { ...this.#totals.evictions }, expirations: this.#totals.expirations };
-  }
-
   resetStats(): void {
     this.#peakBytes = this.#lru.calculatedSize;
     this.#baseline = { evictions: evictions(this.#totals), expirations: this.#totals.expirations };
+  }
+
+  /** Drops the expired entries (each an EXPIRE) and finds the next expiry among those left. */
+  #purgeExpired(): void {
+    this.#lru.purgeStale();
+    let next = Infinity;
+    for (const entry of this.#lru.values()) {
+      if (entry.expiresAt !== undefined && entry.expiresAt < next) next = entry.expiresAt;
+    }
+    this.#nextExpiry = next;
   }
 
   /**
@@ -295,21 +258,4 @@ export class ResultCache {
   }
 }
 
-const evictions = (totals: ResultCacheTotals): number => totals.evictions.maxEntries + totals.evictions.maxBytes;
-
-/** Checks every setting; throws a `TypeError` naming each invalid one, in one message. */
-function checkSettings(settings: CacheSettings): CacheSettings {
-  const { enabled, maxEntries, maxBytes, defaultTtlSeconds } = settings;
-  const problems: string[] = [];
-  const wholeIn = (name: string, value: unknown, min: number, max: number) => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
-    }
-  };
-  if (typeof enabled !== 'boolean') problems.push(`enabled must be a boolean, got ${String(enabled)}`);
-  wholeIn('maxEntries', maxEntries, 1, MAX_CACHE_ENTRIES);
-  wholeIn('maxBytes', maxBytes, 1, MAX_CACHE_BYTES);
-  wholeIn('defaultTtlSeconds', defaultTtlSeconds, 0, MAX_TTL_SECONDS);
-  if (problems.length > 0) throw new TypeError(problems.join('; '));
-  return Object.freeze({ enabled, maxEntries, maxBytes, defaultTtlSeconds });
-}
+const evictions = (totals: Totals): number => totals.evictions.maxEntries + totals.evictions.maxBytes;

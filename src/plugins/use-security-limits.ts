@@ -7,8 +7,9 @@ import type { Plugin } from 'graphql-yoga';
 /**
  * Limits on the shape of an operation (graphql-armor), so that one document cannot ask for
  * thousands of generations through aliases or exhaust the parser. They run when a document is
- * first parsed and validated; Yoga caches both, so repeated operations pay nothing. Refusals are
- * GRAPHQL_PARSE_FAILED (tokens) or GRAPHQL_VALIDATION_FAILED (the others).
+ * first parsed and validated; Yoga caches both, so repeated operations pay nothing. A document over
+ * the token limit fails to parse (GRAPHQL_PARSE_FAILED); the others come without a code, and
+ * `useRequestErrorCodes` gives them BAD_USER_INPUT with HTTP 400.
  */
 export const SECURITY_LIMITS = {
   /** Aliased fields in one operation: each may be a generation of its own. */

@@ -1,0 +1,135 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Plugin } from 'graphql-yoga';
+import { MemoryStore } from './cache/memory-store.js';
+import type { CacheStore } from './cache/store.js';
+import type { Config } from './config.js';
+import type { Generator } from './generation/generator.js';
+import { OpenAIGenerator } from './generation/openai-generator.js';
+import { GenerationService, type GenerationStats } from './generation/service.js';
+import { SimulatedGenerator } from './generation/simulated-generator.js';
+import { StatsFeed } from './generation/stats-feed.js';
+import { createHttpServer } from './http-server.js';
+import { createLogger, logServiceEvents, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createGraphQlServer, type GencacheYoga } from './yoga.js';
+import type { FastLane } from './fast-lane.js';
+
+/** What a caller may put in place of what the configuration describes: tests and the benchmark. */
+export interface AppOverrides {
+  /** Replaces the configured generator. */
+  readonly generator?: Generator;
+  /** Clock in epoch milliseconds, for the cache and the service. @default Date.now */
+  readonly now?: () => number;
+  /** @default a pino logger at the configured level, on stdout */
+  readonly logger?: Logger;
+  /** Node's process metrics on /metrics. @default true */
+  readonly defaultMetrics?: boolean;
+  /** Yoga plugins after the service's own (e.g. a whole-response cache to compare against). */
+  readonly plugins?: readonly Plugin[];
+  /** Whether repeated queries may take the fast lane. @default true */
+  readonly fastLane?: boolean;
+}
+
+/** The whole service, wired: everything a process, a test or the benchmark needs of it. */
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly generator: Generator;
+  readonly cache: CacheStore;
+  readonly service: GenerationService;
+  readonly statsFeed: StatsFeed<GenerationStats>;
+  readonly metrics: Metrics;
+  readonly yoga: GencacheYoga;
+  readonly fastLane: FastLane | undefined;
+  /** The HTTP server (GraphQL over HTTP and SSE, graphql-ws, /health, /ready, /metrics); not yet listening. */
+  readonly server: Server;
+  /** Listens on the configured (or given) port and host; resolves the URL of the GraphQL endpoint. */
+  listen(port?: number, host?: string): Promise<string>;
+  /**
+   * Stops accepting, closes WebSockets and idle connections, waits for requests under way (at
+   * most `graceMs`, then cuts them and aborts generations), and detaches metrics and logs.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The generator the configuration names. */
+export function createGenerator({ generator: settings }: Config): Generator {
+  switch (settings.kind) {
+    case 'simulated':
+      return new SimulatedGenerator({ latencyMs: settings.latencyMs, models: settings.models });
+    case 'openai':
+      return new OpenAIGenerator({ ...settings.openai, models: settings.models });
+  }
+}
+
+/** How long a close waits for requests under way before cutting them. */
+const DEFAULT_GRACE_MS = 10_000;
+
+/** The composition root: the one place where configuration becomes parts, and parts are wired. */
+export function createApp(config: Config, overrides: AppOverrides = {}): App {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const generator = overrides.generator ?? createGenerator(config);
+  const cache = new MemoryStore({ ...config.cache, now: overrides.now });
+  const service = new GenerationService({
+    generator,
+    cache,
+    limits: config.limits,
+    concurrency: config.generator.concurrency,
+    queueMax: config.generator.queueMax,
+    timeoutMs: config.generator.timeoutMs,
+    now: overrides.now,
+  });
+  const statsFeed = new StatsFeed<GenerationStats>(() => service.stats());
+  const metrics = createMetrics({ service, cache, defaultMetrics: overrides.defaultMetrics });
+  const detachLogs = logServiceEvents(service, cache, logger);
+  const graphql = createGraphQlServer({
+    service,
+    cache,
+    statsFeed,
+    logger,
+    generator,
+    adminToken: config.adminToken,
+    metrics: metrics.registry,
+    plugins: overrides.plugins,
+    fastLane: overrides.fastLane,
+  });
+  const http = createHttpServer(graphql, { maxRequestBodyBytes: config.maxRequestBodyBytes });
+
+  return {
+    config,
+    logger,
+    generator,
+    cache,
+    service,
+    statsFeed,
+    metrics,
+    yoga: graphql.yoga,
+    fastLane: graphql.fastLane,
+    server: http.server,
+    listen: (port = config.port, host = config.host) =>
+      new Promise((resolve, reject) => {
+        http.server.once('error', reject).listen(port, host, () => {
+          http.server.off('error', reject);
+          const { port: bound } = http.server.address() as AddressInfo;
+          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}${graphql.yoga.graphqlEndpoint}`);
+        });
+      }),
+    close: async (graceMs = DEFAULT_GRACE_MS) => {
+      // Requests under way get a grace period; then generations are aborted and long-lived
+      // connections (SSE subscriptions) cut.
+      const abort = setTimeout(() => {
+        service.close();
+        http.server.closeAllConnections();
+      }, graceMs);
+      try {
+        await http.close();
+      } finally {
+        clearTimeout(abort);
+        service.close();
+        metrics.detach();
+        detachLogs();
+      }
+    },
+  };
+}

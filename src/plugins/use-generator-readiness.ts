@@ -1,0 +1,37 @@
+import { useReadinessCheck, type Plugin } from 'graphql-yoga';
+import type { Generator } from '../generation/generator.js';
+
+export interface GeneratorReadinessOptions {
+  readonly generator: Generator;
+  /** Whether the result cache is on, reported beside the generator's state. */
+  readonly cacheEnabled: () => boolean;
+  /** How long the check waits for the generator. @default 2000 */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Readiness at `/ready` through Yoga's `useReadinessCheck`: 200 when the generator can take work
+ * (the simulated one always can), else 503; a JSON body says why. GET and HEAD only.
+ */
+export function useGeneratorReadiness({ generator, cacheEnabled, timeoutMs = 2000 }: GeneratorReadinessOptions): Plugin {
+  return useReadinessCheck({
+    endpoint: '/ready',
+    check: async ({ request, fetchAPI }) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        return new fetchAPI.Response(null, { status: 405, headers: { allow: 'GET, HEAD' } });
+      }
+      const state = { id: generator.id, ready: true, error: undefined as string | undefined };
+      try {
+        await generator.checkReady?.(AbortSignal.timeout(timeoutMs));
+      } catch (error) {
+        state.ready = false;
+        state.error = error instanceof Error ? error.message : String(error);
+      }
+      const body = { status: state.ready ? 'ready' : 'unavailable', generator: state, cache: { enabled: cacheEnabled() } };
+      return new fetchAPI.Response(JSON.stringify(body), {
+        status: state.ready ? 200 : 503,
+        headers: { 'content-type': 'application/json' },
+      });
+    },
+  });
+}
