@@ -13,7 +13,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { print } from 'graphql';
-import { ResultCache, type GenerationRecord } from '../../src/cache/result-cache.js';
+import { MemoryStore } from '../../src/cache/memory-store.js';
+import type { GenerationRecord } from '../../src/cache/store.js';
 import { GenerationDocument, GenerationOutputDocument, GenerationsDocument } from '../../src/generated/graphql.js';
 import type { Variant } from './server.js';
 
@@ -417,7 +418,7 @@ async function againstResponseCache(gencache: RunningServer, responseCache: Runn
 function memoryAccounting() {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
-  const cache = new ResultCache({ enabled: true, maxEntries: SCALE.memoryEntries, maxBytes: 2 ** 40, defaultTtlSeconds: 0 });
+  const cache = new MemoryStore({ enabled: true, maxEntries: SCALE.memoryEntries, maxBytes: 2 ** 40, defaultTtlSeconds: 0 });
   const outputChars = 1000;
   gc();
   gc();
