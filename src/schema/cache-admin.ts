@@ -72,39 +72,6 @@ export const CacheEntryRef = builder.objectRef<CacheEntry>('CacheEntry').impleme
   }),
 });
 
-const PageInfo = builder
-  .objectRef<{ hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null }>('PageInfo')
-  .implement({
-    fields: (t) => ({
-      hasNextPage: t.exposeBoolean('hasNextPage'),
-      hasPreviousPage: t.exposeBoolean('hasPreviousPage'),
-      startCursor: t.exposeString('startCursor', { nullable: true }),
-      endCursor: t.exposeString('endCursor', { nullable: true }),
-    }),
-  });
-
-const CacheEntryEdge = builder.objectRef<{ cursor: string; node: CacheEntry }>('CacheEntryEdge').implement({
-  fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.field({ type: CacheEntryRef, resolve: (edge) => edge.node }),
-  }),
-});
-
-type ConnectionShape = {
-  edges: { cursor: string; node: CacheEntry }[];
-  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
-  totalCount: number;
-};
-
-const CacheEntryConnection = builder.objectRef<ConnectionShape>('CacheEntryConnection').implement({
-  description: 'A page of cache entries (Relay connection).',
-  fields: (t) => ({
-    edges: t.field({ type: [CacheEntryEdge], resolve: (connection) => connection.edges }),
-    pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
-    totalCount: t.exposeInt('totalCount', { description: 'Entries that match the filter, on all pages.' }),
-  }),
-});
-
 function logAdmin(context: Context, action: string, details: Record<string, unknown>): void {
   context.logger.info({ admin: action, ...details }, `admin: ${action}`);
 }
@@ -114,43 +81,56 @@ builder.queryFields((t) => ({
     type: CacheConfig,
     resolve: (_root, _args, { cache }) => cache.settings,
   }),
-  cacheEntries: t.field({
-    type: CacheEntryConnection,
-    description: `Cached entries in an order, a page at a time (first: 0 to ${MAX_PAGE_SIZE}). Admin.`,
-    authScopes: admin,
-    args: {
-      first: t.arg.int({ defaultValue: 50 }),
-      after: t.arg.string(),
-      orderBy: t.arg({ type: CacheEntryOrder, defaultValue: 'MOST_RECENT' }),
-      model: t.arg.string(),
+  cacheEntries: t.connection(
+    {
+      type: CacheEntryRef,
+      description: `Cached entries in an order, a page at a time (first: 0 to ${MAX_PAGE_SIZE}). Admin.`,
+      authScopes: admin,
+      // The plugin adds `first` (default 50, set in builder.ts), `after`, `last` and `before`.
+      args: {
+        orderBy: t.arg({ type: CacheEntryOrder, defaultValue: 'MOST_RECENT' }),
+        model: t.arg.string(),
+      },
+      resolve: async (_root, args, { cache }) => {
+        // Cursors name a position in one order, read forward only: refuse backward paging rather than ignore it.
+        if (args.last != null || args.before != null) {
+          throw badUserInput('cacheEntries pages forward only: use first and after, not last or before');
+        }
+        const first = args.first ?? 50;
+        if (first < 0 || first > MAX_PAGE_SIZE) throw badUserInput(`first must be from 0 to ${MAX_PAGE_SIZE}, got ${first}`);
+        let page;
+        try {
+          page = await cache.list({
+            first,
+            after: args.after ?? undefined,
+            orderBy: (args.orderBy ?? 'MOST_RECENT') satisfies EntryOrder,
+            model: args.model ?? undefined,
+          });
+        } catch (error) {
+          if (error instanceof TypeError) throw badUserInput(`after: ${error.message}`);
+          throw error;
+        }
+        return {
+          edges: page.items.map(({ entry, cursor }) => ({ cursor, node: entry })),
+          pageInfo: {
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: page.hasPreviousPage,
+            startCursor: page.items[0]?.cursor ?? null,
+            endCursor: page.items.at(-1)?.cursor ?? null,
+          },
+          totalCount: page.totalCount,
+        };
+      },
     },
-    resolve: async (_root, args, { cache }) => {
-      const first = args.first ?? 50;
-      if (first < 0 || first > MAX_PAGE_SIZE) throw badUserInput(`first must be from 0 to ${MAX_PAGE_SIZE}, got ${first}`);
-      let page;
-      try {
-        page = await cache.list({
-          first,
-          after: args.after ?? undefined,
-          orderBy: (args.orderBy ?? 'MOST_RECENT') satisfies EntryOrder,
-          model: args.model ?? undefined,
-        });
-      } catch (error) {
-        if (error instanceof TypeError) throw badUserInput(`after: ${error.message}`);
-        throw error;
-      }
-      return {
-        edges: page.items.map(({ entry, cursor }) => ({ cursor, node: entry })),
-        pageInfo: {
-          hasNextPage: page.hasNextPage,
-          hasPreviousPage: page.hasPreviousPage,
-          startCursor: page.items[0]?.cursor ?? null,
-          endCursor: page.items.at(-1)?.cursor ?? null,
-        },
-        totalCount: page.totalCount,
-      };
+    {
+      name: 'CacheEntryConnection',
+      description: 'A page of cache entries (Relay connection).',
+      fields: (c) => ({
+        totalCount: c.exposeInt('totalCount', { description: 'Entries that match the filter, on all pages.' }),
+      }),
     },
-  }),
+    { name: 'CacheEntryEdge' },
+  ),
   cacheEntry: t.field({
     type: CacheEntryRef,
     nullable: true,
