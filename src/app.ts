@@ -29,6 +29,8 @@ export interface AppOverrides {
   readonly plugins?: readonly Plugin[];
   /** Whether repeated queries may take the fast lane. @default true */
   readonly fastLane?: boolean;
+  /** Whether queries run compiled by graphql-jit; graphql-js runs them otherwise. @default true */
+  readonly compileQueries?: boolean;
 }
 
 /** The whole service, wired: everything a process, a test or the benchmark needs of it. */
@@ -93,6 +95,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     metrics: metrics.registry,
     plugins: overrides.plugins,
     fastLane: overrides.fastLane,
+    compileQueries: overrides.compileQueries,
   });
   const http = createHttpServer(graphql, { maxRequestBodyBytes: config.maxRequestBodyBytes });
 

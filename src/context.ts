@@ -23,8 +23,12 @@ export interface ContextDependencies {
 export interface Context extends Omit<ContextDependencies, 'authenticate'> {
   /** Whether this operation may use the admin surface; worked out on first use. */
   adminAccess(): AdminAccess;
-  /** The operation's loader for one policy and TTL: duplicate keys within the operation load once. */
-  generationLoader(options: LoadOptions): GenerationLoader;
+  /**
+   * Loads one generation: a duplicate of a key this operation loaded already is answered by the
+   * operation's memo (DataLoader's, one per policy and TTL); a hit at hand is answered at once,
+   * with no promise; the rest go to the service in one batch a tick. Null: CACHE_ONLY and not cached.
+   */
+  load(request: GenerationRequest, options: LoadOptions): GenerationResult | null | Promise<GenerationResult | null>;
   /**
    * Key and status per response path of each generation served; becomes `extensions.cache`.
    * Undefined until the first generation is served.
@@ -56,7 +60,7 @@ export function createContext(
   { service, cache, statsFeed, logger, authenticate }: ContextDependencies,
   credentials: () => AdminCredentials,
 ): Context {
-  const loaders = new Map<string, GenerationLoader>();
+  const loaders = new Map<string, { readonly loader: GenerationLoader; readonly memo: CountingPromiseMap<unknown> }>();
   let access: AdminAccess | undefined;
   return {
     service,
@@ -65,17 +69,28 @@ export function createContext(
     logger,
     adminAccess: () => (access ??= authenticate(credentials())),
     cacheReport: undefined,
-    generationLoader(options) {
+    load(request, options) {
       const id = `${options.policy}:${options.ttlSeconds ?? ''}`;
-      let loader = loaders.get(id);
-      if (loader === undefined) {
-        loader = new DataLoader((requests) => service.loadMany(requests, options), {
-          cacheKeyFn: (request) => request.key,
-          cacheMap: new CountingPromiseMap(() => service.noteDeduplicated()),
+      let memoised = loaders.get(id);
+      if (memoised === undefined) {
+        const memo = new CountingPromiseMap<Promise<GenerationResult | null>>(() => service.noteDeduplicated());
+        const loader: GenerationLoader = new DataLoader((requests) => service.loadMany(requests, options), {
+          cacheKeyFn: (each) => each.key,
+          cacheMap: memo,
         });
-        loaders.set(id, loader);
+        memoised = { loader, memo };
+        loaders.set(id, memoised);
       }
-      return loader;
+      const { loader, memo } = memoised;
+      if (!memo.has(request.key)) {
+        const hit = service.hitNow(request, options);
+        if (hit !== undefined) {
+          // Later duplicates in this operation are the memo's, as if the batch had loaded it.
+          loader.prime(request, hit);
+          return hit;
+        }
+      }
+      return loader.load(request);
     },
   };
 }

@@ -1,196 +1,169 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Kind, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
-import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import { isPromise, processRegularResult, type Plugin, type YogaInitialContext } from 'graphql-yoga';
-import { LRUCache } from 'lru-cache';
-import { isCompilable } from './compilation.js';
+import type { ExecutionResult } from 'graphql';
+import { sendNodeResponse } from '@whatwg-node/server';
+import { isAsyncIterable, isPromise, processRegularResult, type Plugin } from 'graphql-yoga';
+import type { GencacheYoga, ServerContext } from './yoga.js';
 
 /**
- * The fast lane: answers a plain JSON POST of a query that Yoga has already parsed and validated
- * by running its compiled form directly, without Yoga's Fetch layer, which costs most of a
- * cached request. Yoga answers everything else, and defines what the answer must be: a query
- * reaches the fast lane only after Yoga has run it once, and the response is the one Yoga gives
- * (test/fast-lane.test.ts compares them).
+ * The fast lane: Yoga's own GraphQL pipeline without its Fetch adapter, for plain JSON POSTs.
+ *
+ * Yoga's node adapter builds a Fetch Request around node's request, streams its body, and
+ * turns a Fetch Response back into node's response: most of a cached request's cost. For a JSON
+ * POST to the endpoint whose body the HTTP server has already read (it reads bodies to enforce
+ * their limit), the lane keeps only that HTTP framing: it parses the body into GraphQL
+ * parameters and hands them to `yoga.getResultForParams`, which runs Yoga's `onParams` hooks and
+ * then parses, validates, builds the context and executes through `yoga.getEnveloped()` (the
+ * parse and validation caches, the security limits, compiled execution, masking and every
+ * envelop hook of every plugin in Yoga's list), then its `onExecutionResult` hooks. A result is
+ * answered through Yoga's `onResultProcess` hooks (content negotiation included) and its
+ * processor; a plain JSON result with no errors is written directly, as that processor writes it.
+ *
+ * What the lane does not run are the hooks of HTTP framing (`onRequest`, `onRequestParse`,
+ * `onResponse`): they answer other paths (health, readiness, metrics, GraphiQL), CORS (the lane
+ * never takes a request with an `Origin`) and request parsing (the lane's own). A plugin in the
+ * list with such hooks, other than Yoga's own and this server's, turns the lane off, so that it
+ * never silently misses a request. test/fast-lane.test.ts sends every case to a server with the
+ * lane and one without and compares status, headers and body.
  */
 export interface FastLane {
-  /** A Yoga plugin that prepares each query Yoga executes, so that its repeats can take the lane. */
-  readonly plugin: Plugin;
+  /** Whether the request is one the lane takes, judged from its method, path and headers before its body is read. */
+  takes(req: IncomingMessage): boolean;
   /**
-   * The media type the lane would answer the request in, judged from its method, path and
-   * headers before its body is read; undefined when the request is not for the lane.
+   * Answers the request from its body and resolves true; or resolves false having written nothing
+   * and run nothing, for Yoga to answer: a body that is not a JSON object, a Host that makes no
+   * URL, or parameters that Yoga's `onParams` hooks refuse before anything runs.
    */
-  mediaTypeOf(req: IncomingMessage): string | undefined;
+  serve(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<boolean>;
+}
+
+export interface FastLaneOptions {
+  readonly yoga: GencacheYoga;
+  /** The plugins given to Yoga. */
+  readonly plugins: readonly (object | false)[];
   /**
-   * Answers the request from its body, in the media type `mediaTypeOf` gave, and resolves true;
-   * or resolves false having written nothing, for Yoga to answer: an unknown query, another
-   * operation name, variables that do not coerce, or a body that is not a plain GraphQL request.
+   * Those of them whose HTTP hooks the lane may leave out, because they only answer other paths
+   * (readiness, metrics). Any other plugin with an HTTP hook turns the lane off.
    */
-  serve(req: IncomingMessage, res: ServerResponse, body: Buffer, mediaType: string): Promise<boolean>;
+  readonly answerOtherPaths: readonly object[];
 }
 
-export interface FastLaneOptions<TContext> {
-  readonly schema: GraphQLSchema;
-  /** Yoga's GraphQL endpoint, e.g. `/graphql`. */
-  readonly endpoint: string;
-  /** The context of an operation of this request, as Yoga would build it. */
-  readonly createContext: (req: IncomingMessage) => TContext;
-  /** Completes a result as Yoga's execution plugins would, e.g. with extensions. */
-  readonly completeResult: (result: ExecutionResult, context: TContext) => void;
-  /**
-   * Yoga's error masking, with its logging: for the errors of a result, and for anything thrown
-   * outside a resolver (as Yoga's error handler masks it).
-   */
-  readonly maskError: (error: unknown) => GraphQLError;
-  /** Yoga's Fetch API, to format results with errors exactly as Yoga does. */
-  readonly fetchAPI: typeof globalThis;
-  /** Queries kept prepared, least recently used dropped first. @default 1000 */
-  readonly maxPrepared?: number;
-}
+/** Hooks of Yoga's request handling that the lane leaves out; a plugin with one keeps requests on Yoga. */
+const HTTP_HOOKS = ['onRequest', 'onRequestParse', 'onResponse'] as const;
 
-/** The text of the queries kept prepared, in characters, at most. */
-const MAX_PREPARED_CHARACTERS = 16 * 1024 * 1024;
+type ResultProcessHook = NonNullable<Plugin['onResultProcess']>;
+type Result = ExecutionResult | AsyncIterable<ExecutionResult> | undefined;
 
-interface Prepared {
-  readonly compiled: CompiledQuery;
-  readonly operationName: string | undefined;
-}
-
-interface Params {
-  readonly query: string;
-  readonly variables?: Record<string, unknown> | null;
-  readonly operationName?: string | null;
-  readonly extensions?: Record<string, unknown> | null;
-}
-
-export function createFastLane<TContext>(options: FastLaneOptions<TContext>): FastLane {
-  const { schema, endpoint, createContext, completeResult, maskError, fetchAPI, maxPrepared = 1000 } = options;
-  const prepared = new LRUCache<string, Prepared>({
-    max: maxPrepared,
-    maxSize: MAX_PREPARED_CHARACTERS,
-    sizeCalculation: (_value, query) => query.length || 1,
-  });
-
-  const plugin: Plugin = {
-    onExecute({ args }) {
-      const query = (args.contextValue as Partial<YogaInitialContext>).params?.query;
-      if (typeof query !== 'string' || prepared.has(query) || !isCompilable(schema, args.document)) return;
-      const operation = onlyQueryOperation(args.document);
-      if (operation === undefined) return;
-      const compiled = compileQuery(schema, args.document, operation.name);
-      if (isCompiledQuery(compiled)) prepared.set(query, { compiled, operationName: operation.name });
-    },
-  };
+/** The lane for a Yoga server, or undefined when a plugin in its list needs every request through Yoga. */
+export function createFastLane({ yoga, plugins, answerOtherPaths }: FastLaneOptions): FastLane | undefined {
+  const skippable = new Set<unknown>(answerOtherPaths);
+  const needsYoga = plugins.some(
+    (plugin) => plugin && !skippable.has(plugin) && HTTP_HOOKS.some((hook) => typeof (plugin as Partial<Plugin>)[hook] === 'function'),
+  );
+  if (needsYoga) return undefined;
+  // Yoga's whole list, its own plugins included (content negotiation among them), in its order.
+  const enveloped = (yoga as unknown as { plugins: Plugin[] }).plugins;
+  const resultHooks = enveloped.flatMap((plugin) => (plugin.onResultProcess ? [plugin.onResultProcess] : []));
+  const endpoint = yoga.graphqlEndpoint;
+  const { fetchAPI } = yoga;
 
   return {
-    plugin,
-    mediaTypeOf: (req) =>
-      req.method === 'POST' &&
-      req.url === endpoint &&
-      req.headers.origin === undefined &&
-      isHost(req.headers.host) &&
-      isJson(req.headers['content-type'])
-        ? jsonMediaType(req.headers.accept)
-        : undefined,
-    async serve(req, res, body, mediaType) {
-      const params = parseParams(body);
-      if (params === undefined) return false;
-      const entry = prepared.get(params.query);
-      if (entry === undefined || (params.operationName != null && params.operationName !== entry.operationName)) return false;
-      let result: ExecutionResult;
+    takes: (req) => req.method === 'POST' && req.url === endpoint && req.headers.origin === undefined && isJson(req.headers['content-type']),
+    async serve(req, res, body) {
+      let params: unknown;
       try {
-        const context = createContext(req);
-        const pending = entry.compiled.query(undefined, context, params.variables ?? {});
-        const executed = isPromise(pending) ? await pending : pending;
-        // No data: the variables did not coerce, and nothing ran. Yoga words that refusal.
-        if (!('data' in executed)) return false;
-        completeResult(executed, context);
-        result = executed.errors === undefined ? executed : { ...executed, errors: executed.errors.map(maskError) };
-      } catch (error) {
-        // A failure outside any resolver: Yoga masks it and answers 500.
-        result = { errors: [maskError(error)] };
+        params = JSON.parse(body.toString('utf8'));
+      } catch {
+        return false;
       }
+      // Batches and anything but an object: Yoga's request parsing answers those.
+      if (typeof params !== 'object' || params === null || Array.isArray(params)) return false;
+      const serverContext: ServerContext = { req, res };
+      const url = `http://${req.headers.host ?? 'localhost'}${req.url}`;
+      // A Host that makes no URL: Yoga words the refusal.
+      if (!URL.canParse(url)) return false;
+      const request = new fetchAPI.Request(url, { method: 'POST', headers: req.headers as Record<string, string> });
+      let result: Result;
       try {
-        await respond(res, result, mediaType, fetchAPI);
-      } catch (error) {
-        // Nothing more can be written (e.g. the client went away): the failure is logged.
-        maskError(error);
-        res.destroy();
+        const pending = yoga.getResultForParams({ params: params as never, request }, serverContext);
+        result = isPromise(pending) ? await pending : pending;
+      } catch {
+        // An onParams hook refused the parameters before anything ran: Yoga words the refusal.
+        return false;
       }
+      await respond(result, request, res, req, resultHooks, fetchAPI, serverContext);
       return true;
     },
   };
 }
 
-/** Writes a result as Yoga's result processor does: media type, status and body. */
-async function respond(res: ServerResponse, result: ExecutionResult, mediaType: string, fetchAPI: typeof globalThis): Promise<void> {
-  if (result.errors === undefined) {
-    return send(res, 200, { 'Content-Type': `${mediaType}; charset=utf-8` }, JSON.stringify(result));
+/**
+ * Answers a result as Yoga's result processing does: its `onResultProcess` hooks pick the
+ * processor (negotiating the media type) and may replace the result; the processor's Response is
+ * written as Yoga's adapter writes it. A JSON result without errors is written directly.
+ */
+async function respond(
+  initial: Result,
+  request: Request,
+  res: ServerResponse,
+  req: IncomingMessage,
+  hooks: readonly ResultProcessHook[],
+  fetchAPI: GencacheYoga['fetchAPI'],
+  serverContext: ServerContext,
+): Promise<void> {
+  let result = initial;
+  let processor: ((result: never, fetchAPI: never, mediaType: string) => Response | Promise<Response>) | undefined;
+  let mediaType = '*/*';
+  const acceptableMediaTypes: string[] = [];
+  for (const hook of hooks) {
+    const done = hook({
+      request,
+      acceptableMediaTypes,
+      result: result as never,
+      setResult(next) {
+        result = next as Result;
+      },
+      resultProcessor: processor as never,
+      setResultProcessor(next, accepted) {
+        processor = next as never;
+        mediaType = accepted;
+      },
+      serverContext: serverContext as never,
+    });
+    if (isPromise(done)) await done;
   }
-  // Errors take Yoga's own formatting, status included.
-  const response = processRegularResult(result, fetchAPI as never, mediaType);
-  send(res, response.status, Object.fromEntries(response.headers), await response.text());
-}
-
-function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
-  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-/** The single operation of a document, when it is a query. */
-function onlyQueryOperation(document: DocumentNode): { name: string | undefined } | undefined {
-  let found: { name: string | undefined } | undefined;
-  for (const definition of document.definitions) {
-    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
-    if (found !== undefined || definition.operation !== 'query') return undefined;
-    found = { name: definition.name?.value };
+  if (processor === processRegularResult && isPlainSuccess(result)) {
+    // What processRegularResult answers for a result without errors, without the Response object.
+    const text = JSON.stringify(result);
+    res.writeHead(200, { 'Content-Type': `${mediaType}; charset=utf-8`, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
   }
-  return found;
+  const response =
+    processor === undefined
+      ? new fetchAPI.Response(null, {
+          status: 406,
+          statusText: 'Not Acceptable',
+          headers: { accept: acceptableMediaTypes.join('; charset=utf-8, ') },
+        })
+      : await processor(result as never, fetchAPI as never, mediaType);
+  await sendNodeResponse(response, res, req, true);
 }
 
-/** Yoga's test of a JSON body, exactly. */
-function isJson(contentType: string | undefined): boolean {
-  const first = contentType?.split(',')[0];
-  return first === 'application/json' || first?.startsWith('application/json;') === true;
+/** A result that Yoga's regular processor answers with 200 and the result as JSON, unchanged. */
+function isPlainSuccess(result: Result): result is ExecutionResult {
+  return (
+    result !== undefined &&
+    !isAsyncIterable(result) &&
+    !Array.isArray(result) &&
+    result.errors === undefined &&
+    (result.extensions as { http?: unknown } | undefined)?.http === undefined
+  );
 }
-
-/** A host name or address, with a port or not: Yoga builds the request's URL from it. */
-const isHost = (host: string | undefined) => host !== undefined && /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host);
 
 /**
- * The media type Yoga answers a query in, for an Accept header, when it is JSON; undefined when
- * Yoga would choose another (SSE, multipart) or refuse. As Yoga does: the first type listed that
- * a JSON type matches wins, whatever its quality; `application/json` before
- * `application/graphql-response+json` when a wildcard matches both; types with a charset other
- * than UTF-8 are passed over.
+ * The content types of the bodies the lane reads: the forms clients send. Any other, even one
+ * Yoga also reads as JSON, goes to Yoga's request parsing.
  */
-function jsonMediaType(accept: string | undefined): string | undefined {
-  for (const item of (accept || '*/*').replace(/\s/g, '').toLowerCase().split(',')) {
-    const [type = '', ...params] = item.split(';');
-    if ((params.find((param) => param.includes('charset=')) ?? 'charset=utf-8') !== 'charset=utf-8') continue;
-    const [main, sub] = type.split('/');
-    const matches = (json: string) => (main === '*' || main === 'application') && (sub === '*' || sub === json);
-    if (matches('json')) return 'application/json';
-    if (matches('graphql-response+json')) return 'application/graphql-response+json';
-  }
-  return undefined;
-}
+const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8', 'application/json;charset=utf-8']);
 
-const PARAM_KEYS = new Set(['query', 'variables', 'operationName', 'extensions']);
-const isObjectOrNull = (value: unknown) => value == null || (typeof value === 'object' && !Array.isArray(value));
-
-/** The body as GraphQL request parameters, or undefined when it is anything but a plain request. */
-function parseParams(body: Buffer): Params | undefined {
-  let params: unknown;
-  try {
-    params = JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) return undefined;
-  const record = params as Record<string, unknown>;
-  for (const key in record) if (!PARAM_KEYS.has(key)) return undefined;
-  const { query, variables, operationName, extensions } = record;
-  if (typeof query !== 'string' || !isObjectOrNull(variables) || !isObjectOrNull(extensions)) return undefined;
-  if (operationName != null && typeof operationName !== 'string') return undefined;
-  return record as unknown as Params;
-}
+const isJson = (contentType: string | undefined): boolean => contentType !== undefined && JSON_TYPES.has(contentType);

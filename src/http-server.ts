@@ -40,15 +40,15 @@ export function createHttpServer(
   const server = createServer((req, res) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxRequestBodyBytes) return tooLarge(res, maxRequestBodyBytes);
-    const mediaType = fastLane?.mediaTypeOf(req);
-    if (mediaType === undefined && (declared !== undefined || req.headers['transfer-encoding'] === undefined)) {
+    const laneTakes = fastLane?.takes(req) === true;
+    if (!laneTakes && (declared !== undefined || req.headers['transfer-encoding'] === undefined)) {
       return void yoga(req, res);
     }
     void readLimited(req, maxRequestBodyBytes).then(async (body) => {
       if (body === 'too large') return tooLarge(res, maxRequestBodyBytes);
       // The client went away, or sent a broken body: there is no one to answer.
       if (body === 'failed') return void req.destroy();
-      if (mediaType === undefined || !(await fastLane!.serve(req, res, body, mediaType))) toYoga(req, res, body);
+      if (!laneTakes || !(await fastLane!.serve(req, res, body))) toYoga(req, res, body);
     });
   });
   const websocket = attachWebSocketEndpoint(server, yoga);

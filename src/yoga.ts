@@ -1,4 +1,3 @@
-import { useGraphQlJit } from '@envelop/graphql-jit';
 import { GraphQLError, print } from 'graphql';
 import {
   createGraphQLError,
@@ -10,17 +9,17 @@ import {
   type YogaLogger,
   type YogaServerInstance,
 } from 'graphql-yoga';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminAuthenticator, type AdminCredentials } from './auth.js';
-import { isCompilable } from './compilation.js';
 import { createContext, type Context, type ContextDependencies } from './context.js';
 import { GencacheError } from './errors.js';
 import { createFastLane, type FastLane } from './fast-lane.js';
 import { ExampleDocument } from './generated/graphql.js';
 import type { Generator } from './generation/generator.js';
 import type { Logger } from './logger.js';
-import { completeWithCacheReport, useCacheReport } from './plugins/use-cache-report.js';
+import { useCacheReport } from './plugins/use-cache-report.js';
+import { useCompiledQueries } from './plugins/use-compiled-queries.js';
 import { useGeneratorReadiness } from './plugins/use-generator-readiness.js';
 import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
@@ -39,13 +38,16 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
    * Requests then all go through Yoga: the fast lane does not run plugins.
    */
   readonly plugins?: readonly Plugin[];
-  /** Whether repeated queries may take the fast lane, and how many it keeps prepared. @default true */
-  readonly fastLane?: boolean | { readonly maxPrepared: number };
+  /** Whether queries run compiled by graphql-jit (where `isCompilable` allows). @default true */
+  readonly compileQueries?: boolean;
+  /** Whether plain JSON POSTs may take the fast lane (src/fast-lane.ts). @default true */
+  readonly fastLane?: boolean;
 }
 
 /** What the server adapter adds to Yoga's context: node's request (HTTP and WebSocket alike). */
 export interface ServerContext {
   readonly req?: IncomingMessage;
+  readonly res?: ServerResponse;
   /** graphql-ws connection parameters, for credentials sent in `connection_init`. */
   readonly connectionParams?: Readonly<Record<string, unknown>>;
 }
@@ -69,18 +71,6 @@ export const maskUnexpected: typeof maskError = (error, message, isDev) =>
   (error as { originalError?: unknown }).originalError instanceof GencacheError
     ? (error as Error)
     : maskError(error, message, isDev);
-
-/**
- * The masking of the fast lane: Yoga's, with its logging (the original of a masked error is
- * logged), for a result's errors and for anything thrown outside a resolver.
- */
-export function fastLaneMasking(logger: Logger): (error: unknown) => GraphQLError {
-  return (error) => {
-    const masked = maskUnexpected(error as Error, UNEXPECTED_ERROR_MESSAGE);
-    if (masked !== error) logger.error(error);
-    return masked instanceof GraphQLError ? masked : createGraphQLError(masked.message, { originalError: masked });
-  };
-}
 
 /**
  * GraphiQL with every asset (scripts, styles, fonts, editor workers) inlined from the package,
@@ -109,21 +99,20 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, metrics, plugins = [], fastLane = true } = options;
+  const { service, cache, statsFeed, logger, generator, adminToken, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
   const dependencies: ContextDependencies = { service, cache, statsFeed, logger, authenticate: createAdminAuthenticator(adminToken) };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
-  const lane =
-    fastLane !== false && plugins.length === 0
-      ? createFastLane<Context>({
-          ...(typeof fastLane === 'object' ? fastLane : {}),
-          schema,
-          endpoint: GRAPHQL_ENDPOINT,
-          createContext: (req) => contextOf({ req }),
-          completeResult: completeWithCacheReport,
-          maskError: fastLaneMasking(logger),
-          fetchAPI: globalThis,
-        })
-      : undefined;
+  // The readiness and metrics endpoints answer their own paths, never the GraphQL endpoint.
+  const otherPaths = [useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled }), useMetricsEndpoint(metrics)];
+  // Security limits first, then the other endpoints, compilation, and what annotates results.
+  const yogaPlugins = [
+    ...useSecurityLimits(),
+    ...otherPaths,
+    ...(compileQueries ? useCompiledQueries(schema) : []),
+    useRequestErrorCodes(),
+    useCacheReport(),
+    ...plugins,
+  ];
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
@@ -131,23 +120,13 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
     maskedErrors: { maskError: maskUnexpected, errorMessage: UNEXPECTED_ERROR_MESSAGE },
     // Yoga's own logs (unexpected errors among them) are lines of the service's log.
     logging: logger as unknown as YogaLogger,
-    // Security limits first, then the operations endpoints, compilation, and what annotates results.
-    plugins: [
-      ...useSecurityLimits(),
-      useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled }),
-      useMetricsEndpoint(metrics),
-      // Documents graphql-jit would run otherwise than graphql-js run on the standard executor.
-      useGraphQlJit({}, { enableIf: ({ document }) => isCompilable(schema, document) }),
-      useRequestErrorCodes(),
-      useCacheReport(),
-      ...(lane ? [lane.plugin] : []),
-      ...plugins,
-    ],
+    plugins: yogaPlugins,
     graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
     renderGraphiQL,
     landingPage: false,
     // The HTTP server enforces the body limit (src/http-server.ts), where it costs less.
     maxRequestBodySize: false,
   });
+  const lane = fastLane ? createFastLane({ yoga, plugins: yogaPlugins, answerOtherPaths: otherPaths }) : undefined;
   return { yoga, fastLane: lane };
 }

@@ -1,5 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAdminAuthenticator, isLoopback } from '../src/auth.js';
 import {
   CacheConfigDocument,
@@ -12,7 +12,7 @@ import {
   ResetCacheStatsDocument,
   UpdateCacheConfigDocument,
 } from '../src/generated/graphql.js';
-import { cachedKeys, createHarness, dataOf, errorCodes, generateAll, listen, postOperation, type Harness, type Listening } from './helpers/harness.js';
+import { cachedKeys, createHarness, dataOf, errorCodes, generateAll, postOperation, serve, type Harness } from './helpers/harness.js';
 import { externalIPv4 } from './helpers/http.js';
 
 const TOKEN = 'an-admin-token-of-some-length';
@@ -107,18 +107,12 @@ describe('admin authorization with ADMIN_TOKEN set', () => {
 });
 
 describe('admin authorization without ADMIN_TOKEN', () => {
-  let server: Listening | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-  });
-
   it('allows a loopback client with no token', async () => {
     const harness = createHarness();
     await seed(harness);
-    server = await listen(harness);
+    const url = await serve(harness);
 
-    const result = await postOperation(fetch, server.url, ClearCacheDocument);
+    const result = await postOperation(fetch, url, ClearCacheDocument);
 
     expect(dataOf(result).clearCache).toMatchObject({ removed: 3 });
     expect(harness.service.stats().entries).toBe(0);
@@ -142,9 +136,9 @@ describe('admin authorization without ADMIN_TOKEN', () => {
     async () => {
       const harness = createHarness();
       await seed(harness);
-      server = await listen(harness, '0.0.0.0');
+      const url = await serve(harness, '0.0.0.0');
 
-      const result = await postOperation(fetch, server.url.replace('0.0.0.0', external!), ClearCacheDocument);
+      const result = await postOperation(fetch, url.replace('0.0.0.0', external!), ClearCacheDocument);
 
       expect(errorCodes(result)).toEqual(['FORBIDDEN']);
       expect(harness.service.stats().entries).toBe(3);

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createHarness, listen, type Harness, type Listening } from './helpers/harness.js';
+import { describe, expect, it } from 'vitest';
+import { createHarness, serve, type Harness } from './helpers/harness.js';
 import { rawPost } from './helpers/http.js';
 
 const LIMIT = 2048;
@@ -20,17 +20,12 @@ describe.each([
   ['chunked, without a Content-Length', true],
 ])('the request body limit, %s', (_name, chunked) => {
   let harness: Harness;
-  let server: Listening | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-  });
 
   it('serves a body of exactly the limit', async () => {
     harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) } });
-    server = await listen(harness);
+    const url = await serve(harness);
 
-    const response = await post(server.url, bodyOf(LIMIT), chunked);
+    const response = await post(url, bodyOf(LIMIT), chunked);
 
     expect(response.status).toBe(200);
     expect(JSON.parse(response.body)).toEqual({ data: { generation: { cacheStatus: 'MISS' } }, extensions: expect.anything() });
@@ -39,32 +34,26 @@ describe.each([
 
   it('refuses a body one byte over the limit with 413 and PAYLOAD_TOO_LARGE, generating nothing', async () => {
     harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) } });
-    server = await listen(harness);
+    const url = await serve(harness);
 
-    const response = await post(server.url, bodyOf(LIMIT + 1), chunked);
+    const response = await post(url, bodyOf(LIMIT + 1), chunked);
 
     expect(response.status).toBe(413);
     expect(JSON.parse(response.body)).toMatchObject({ errors: [{ extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
     expect(harness.generator.calls).toHaveLength(0);
     // The server keeps serving.
-    expect((await post(server.url, bodyOf(100), false)).status).toBe(200);
+    expect((await post(url, bodyOf(100), false)).status).toBe(200);
   });
 });
 
 describe('a client that stops sending before the end of its body', () => {
-  let server: Listening | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-  });
-
   it.each([
     ['with a Content-Length', false],
     ['chunked', true],
   ])('gets 400 from node, generates nothing, and leaves the server serving (%s)', async (_name, chunked) => {
     const harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) } });
-    server = await listen(harness);
-    const { port } = new URL(server.url);
+    const url = await serve(harness);
+    const { port } = new URL(url);
     const socket = connect(Number(port), '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     const answer: Buffer[] = [];
@@ -81,7 +70,7 @@ describe('a client that stops sending before the end of its body', () => {
     socket.end();
     await new Promise((resolve) => socket.once('close', resolve));
 
-    expect((await post(server.url, bodyOf(100), false)).status).toBe(200);
+    expect((await post(url, bodyOf(100), false)).status).toBe(200);
     // Node's HTTP parser answers a message cut short; nothing else is written.
     expect(Buffer.concat(answer).toString()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(Buffer.concat(answer).toString().match(/HTTP\/1\.1/g)).toHaveLength(1);

@@ -1,21 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CacheStatsDocument, GenerationDocument } from '../src/generated/graphql.js';
-import { createHarness, dataOf, listen, postOperation, type Listening } from './helpers/harness.js';
+import { createHarness, dataOf, postOperation, serve } from './helpers/harness.js';
 
 describe('single-flight across operations', () => {
-  let server: Listening | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-  });
-
   it('runs the generator once for 50 concurrent HTTP requests of one new input', async () => {
     const harness = createHarness({ latencyMs: 200 });
-    server = await listen(harness);
+    const url = await serve(harness);
     const input = { prompt: 'a storm over the bay', parameters: { seed: 7 } };
 
     const results = await Promise.all(
-      Array.from({ length: 50 }, () => postOperation(fetch, server!.url, GenerationDocument, { input })),
+      Array.from({ length: 50 }, () => postOperation(fetch, url, GenerationDocument, { input })),
     );
 
     expect(results.map((result) => result.status)).toEqual(Array(50).fill(200));

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from
 import { createFastLane, type FastLane } from '../src/fast-lane.js';
 import { schema } from '../src/schema/index.js';
 import { GencacheError } from '../src/errors.js';
-import { createGraphQlServer, fastLaneMasking, maskUnexpected, type GencacheYoga } from '../src/yoga.js';
+import { createGraphQlServer, maskUnexpected, type GencacheYoga } from '../src/yoga.js';
 import {
   CacheConfigDocument,
   CacheEntriesDocument,
@@ -24,8 +24,18 @@ const TOKEN = 'fast-lane-admin-token';
 const send = (url: string, text: string, headers: Record<string, string>, chunked = false) =>
   rawPost(url, text, headers, chunked ? { chunkSize: 10 } : {});
 
-/** What a client can tell apart in a response: all but the date. */
-const comparable = ({ headers: { date: _date, ...headers }, ...response }: RawResponse) => ({ ...response, headers });
+/**
+ * What a client can tell apart in a response, byte for byte, but the date: status line, header
+ * names in their case and order, values, and body.
+ */
+const comparable = ({ status, statusMessage, rawHeaders, body: text }: RawResponse) => ({
+  status,
+  statusMessage,
+  headers: rawHeaders.flatMap((value, index) =>
+    index % 2 === 1 || value.toLowerCase() === 'date' ? [] : [`${value}: ${rawHeaders[index + 1]}`],
+  ),
+  body: text,
+});
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 const body = (query: string, variables?: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ query, variables, ...extra });
@@ -41,8 +51,8 @@ interface Case {
 }
 
 /**
- * Requests sent to a server with the fast lane and to one without, over one service: the
- * repeat on the first must take the lane where expected, and answer exactly as Yoga does.
+ * Requests sent to a server with the fast lane and to one without, over one service: each must
+ * take the lane where expected, and be answered exactly as Yoga answers it.
  */
 const CASES: Case[] = [
   { name: 'a cached generation, with the whole fragment', body: body(generationQuery, { input: { prompt: 'shared' } }), lane: 'fast' },
@@ -100,20 +110,27 @@ const CASES: Case[] = [
     name: 'Content-Type: application/json;charset=latin1',
     body: body(print(CacheConfigDocument)),
     headers: { 'content-type': 'application/json;charset=latin1' },
-    lane: 'fast',
+    lane: 'yoga',
   },
-  // Yoga answers these.
-  { name: 'variables of the wrong type', body: body(generationQuery, { input: { prompt: 7 } }), lane: 'yoga' },
-  { name: 'missing variables', body: body(generationQuery), lane: 'yoga' },
-  { name: 'another operation name', body: body(generationQuery, { input: { prompt: 'a' } }, { operationName: 'Other' }), lane: 'yoga' },
+  { name: 'variables of the wrong type', body: body(generationQuery, { input: { prompt: 7 } }), lane: 'fast' },
+  { name: 'missing variables', body: body(generationQuery), lane: 'fast' },
+  { name: 'another operation name', body: body(generationQuery, { input: { prompt: 'a' } }, { operationName: 'Other' }), lane: 'fast' },
+  { name: 'a mutation', body: body(print(ClearCacheDocument)), headers: { authorization: `Bearer ${TOKEN}` }, lane: 'fast' },
+  { name: 'a syntax error', body: body('{ generation(input: '), lane: 'fast' },
+  { name: 'a validation error', body: body('{ nope }'), lane: 'fast' },
+  { name: 'an operation over the alias limit', body: body(`{ ${Array.from({ length: 33 }, (_, i) => `a${i}: cacheConfig { enabled }`).join(' ')} }`), lane: 'fast' },
+  { name: 'a Host with a path', body: body(print(CacheConfigDocument)), headers: { host: 'example.test/elsewhere' }, lane: 'fast' },
+  { name: 'Accept: text/event-stream', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'text/event-stream' }, lane: 'fast' },
+  { name: 'Accept: multipart/mixed', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'multipart/mixed' }, lane: 'fast' },
+  { name: 'Accept: text/html', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'text/html' }, lane: 'fast' },
+  { name: 'Accept: application/json; charset=latin1', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'application/json; charset=latin1' }, lane: 'fast' },
+  // Yoga answers these: its request parsing, or its refusal of the parameters before anything runs.
   { name: 'an unknown parameter', body: body(generationQuery, { input: { prompt: 'a' } }, { padding: 'x' }), lane: 'yoga' },
-  { name: 'a mutation', body: body(print(ClearCacheDocument)), headers: { authorization: `Bearer ${TOKEN}` }, lane: 'yoga' },
-  { name: 'a syntax error', body: body('{ generation(input: '), lane: 'yoga' },
-  { name: 'a validation error', body: body('{ nope }'), lane: 'yoga' },
   { name: 'a batch', body: JSON.stringify([{ query: '{ cacheConfig { enabled } }' }]), lane: 'yoga' },
   { name: 'JSON that does not parse', body: '{"query": ', lane: 'yoga' },
   { name: 'an empty body', body: '', lane: 'yoga' },
   { name: 'an empty object', body: '{}', lane: 'yoga' },
+  { name: 'a query that is not a string', body: JSON.stringify({ query: 7 }), lane: 'yoga' },
   { name: 'Content-Type: Application/JSON', body: body(print(CacheConfigDocument)), headers: { 'content-type': 'Application/JSON' }, lane: 'yoga' },
   {
     name: 'Content-Type: application/json ; charset=utf-8',
@@ -121,11 +138,6 @@ const CASES: Case[] = [
     headers: { 'content-type': 'application/json ; charset=utf-8' },
     lane: 'yoga',
   },
-  { name: 'a Host with a path', body: body(print(CacheConfigDocument)), headers: { host: 'example.test/elsewhere' }, lane: 'yoga' },
-  { name: 'Accept: text/event-stream', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'text/event-stream' }, lane: 'yoga' },
-  { name: 'Accept: multipart/mixed', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'multipart/mixed' }, lane: 'yoga' },
-  { name: 'Accept: text/html', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'text/html' }, lane: 'yoga' },
-  { name: 'Accept: application/json; charset=latin1', body: body(generationQuery, { input: { prompt: 'a' } }), headers: { accept: 'application/json; charset=latin1' }, lane: 'yoga' },
   { name: 'a Host with a space', body: body(print(CacheConfigDocument)), headers: { host: 'example test' }, lane: 'yoga' },
 ];
 
@@ -175,9 +187,8 @@ describe('the fast lane', () => {
 
   it.each(CASES)('answers $name as Yoga does ($lane)', async ({ body: text, headers, chunked, lane }) => {
     const requestHeaders = { ...JSON_TYPE, ...headers };
-    // The first time, Yoga prepares the query (and generations are made, or fail).
+    // Generations are made (or fail) the first time; the repeats compare what is cached.
     await send(withoutLane.url, text, requestHeaders, chunked);
-    await send(withLane.url, text, requestHeaders, chunked);
 
     const callsBefore = serve.mock.calls.length;
     const fromLane = await send(withLane.url, text, requestHeaders, chunked);
@@ -192,7 +203,6 @@ describe('the fast lane', () => {
     const text = body(generationQuery, { input: { prompt: 'explode' } });
     logged.length = 0;
 
-    // Yoga answers the first request to each server; the lane the second to its server.
     for (const url of [withoutLane.url, withLane.url, withLane.url, withoutLane.url]) await send(url, text, JSON_TYPE);
 
     expect(await lastTookLane()).toBe(true);
@@ -201,12 +211,11 @@ describe('the fast lane', () => {
     expect(defects.map((line) => line['level'])).toEqual([50, 50, 50, 50]);
   });
 
-  it('leaves requests with an Origin, other media types and other paths to Yoga', async () => {
+  it('leaves requests with an Origin, other content types and other paths to Yoga', async () => {
     const text = body(generationQuery, { input: { prompt: 'shared' } });
     await send(withoutLane.url, text, JSON_TYPE);
     const cases: Record<string, string>[] = [
       { ...JSON_TYPE, origin: 'http://example.test' },
-      { ...JSON_TYPE, accept: 'text/event-stream' },
       { 'content-type': 'application/graphql+json' },
       { 'content-type': 'text/plain' },
     ];
@@ -229,18 +238,17 @@ describe('generations through the fast lane', () => {
     await server?.close();
   });
 
-  it('runs the generator once for 50 concurrent requests of a new input on a prepared query, and counts them', async () => {
+  it('runs the generator once for 50 concurrent requests of a new input, and counts them', async () => {
     const harness = createHarness({ latencyMs: 200 });
     server = await listen(harness);
     const serve = vi.spyOn(harness.fastLane!, 'serve');
-    // Prepares the query.
     dataOf(await postOperation(fetch, server.url, GenerationDocument, { input: { prompt: 'first' } }));
     const input = { prompt: 'a storm over the bay' };
 
     const results = await Promise.all(Array.from({ length: 50 }, () => postOperation(fetch, server!.url, GenerationDocument, { input })));
 
     const answers = await Promise.all(serve.mock.results.map((result) => result.value));
-    expect(answers.slice(1)).toEqual(Array(50).fill(true));
+    expect(answers).toEqual(Array(51).fill(true));
     const statuses = results.map((result) => dataOf(result).generation!.cacheStatus);
     expect(harness.generator.calls.filter((call) => call.prompt === input.prompt)).toHaveLength(1);
     expect(statuses.filter((status) => status === 'MISS')).toHaveLength(1);
@@ -248,28 +256,6 @@ describe('generations through the fast lane', () => {
     expect(coalesced + statuses.filter((status) => status === 'HIT').length).toBe(49);
     expect(results.map((result) => result.extensions?.cache?.['generation']?.status)).toEqual(statuses);
     expect(harness.service.stats()).toMatchObject({ generations: 2, coalesced, hits: 49 - coalesced, inFlight: 0, queued: 0 });
-  });
-
-  it('keeps a bounded number of queries prepared, dropping the least recently used', async () => {
-    const harness = createHarness();
-    const { yoga, fastLane } = createGraphQlServer({ ...dependenciesOf(harness), fastLane: { maxPrepared: 2 } });
-    await server?.close();
-    server = await listen({ yoga, fastLane });
-    const serve = vi.spyOn(fastLane!, 'serve');
-    const queries = ['a', 'b', 'c'].map((alias) => `{ ${alias}: generation(input: {prompt: "bounded"}) { output } }`);
-    const tookLane = async (query: string) => {
-      const calls = serve.mock.calls.length;
-      expect((await send(server!.url, body(query), JSON_TYPE)).status).toBe(200);
-      return serve.mock.calls.length > calls && (await serve.mock.results.at(-1)!.value) === true;
-    };
-
-    for (const query of queries) expect(await tookLane(query)).toBe(false);
-
-    // The first was dropped when the third was prepared; the other two remain.
-    expect(await tookLane(queries[1]!)).toBe(true);
-    expect(await tookLane(queries[2]!)).toBe(true);
-    expect(await tookLane(queries[0]!)).toBe(false);
-    expect(await tookLane(queries[0]!)).toBe(true);
   });
 });
 
@@ -280,7 +266,7 @@ describe('admin access through the fast lane, without ADMIN_TOKEN', () => {
     await server?.close();
   });
 
-  /** Two requests for the admin field `cacheEntries`: Yoga answers the first, the lane the second. */
+  /** Two requests for the admin field `cacheEntries`, both through the lane. */
   const twice = async (address: string) => {
     const harness = createHarness();
     await server?.close();
@@ -288,7 +274,7 @@ describe('admin access through the fast lane, without ADMIN_TOKEN', () => {
     const serve = vi.spyOn(harness.fastLane!, 'serve');
     const url = server.url.replace('0.0.0.0', address);
     const answers = [await postOperation(fetch, url, CacheEntriesDocument, { first: 1 }), await postOperation(fetch, url, CacheEntriesDocument, { first: 1 })];
-    expect(await Promise.all(serve.mock.results.map((result) => result.value))).toEqual([false, true]);
+    expect(await Promise.all(serve.mock.results.map((result) => result.value))).toEqual([true, true]);
     return answers.map((answer) => answer.errors?.[0]?.extensions?.['code'] ?? 'allowed');
   };
 
@@ -314,29 +300,19 @@ describe('a failure outside any resolver', () => {
   };
   const { logger, lines: logged } = captureLogs('error');
   // The production masking, on a server with the lane and on one without.
-  const lane = createFastLane({
-    schema,
-    endpoint: '/graphql',
-    createContext: (req) => context(req.headers.authorization),
-    completeResult: () => undefined,
-    maskError: fastLaneMasking(logger),
-    fetchAPI: globalThis,
-  });
-  const yogaWith = (plugins: Plugin[]) =>
+  const yogaWith = () =>
     createYoga({
       schema,
       context: ({ request }) => context(request.headers.get('authorization')),
-      plugins,
       maskedErrors: { maskError: maskUnexpected },
       logging: logger as unknown as YogaLogger,
       maxRequestBodySize: false,
-    });
+    }) as unknown as GencacheYoga;
+  const laneYoga = yogaWith();
+  const lane = createFastLane({ yoga: laneYoga, plugins: [], answerOtherPaths: [] })!;
   let servers: readonly [Listening, Listening];
   beforeAll(async () => {
-    servers = [
-      await listen({ yoga: yogaWith([lane.plugin]) as unknown as GencacheYoga, fastLane: lane }),
-      await listen({ yoga: yogaWith([]) as unknown as GencacheYoga, fastLane: undefined }),
-    ];
+    servers = [await listen({ yoga: laneYoga, fastLane: lane }), await listen({ yoga: yogaWith(), fastLane: undefined })];
   });
   afterAll(async () => {
     await Promise.all(servers.map((server) => server.close()));
@@ -360,5 +336,42 @@ describe('a failure outside any resolver', () => {
     expect(logged).toHaveLength(2);
     expect({ ...logged[0], time: 0 }).toEqual({ ...logged[1], time: 0 });
     expect(logged[0]).toMatchObject({ level: 50 });
+  });
+});
+
+describe('the plugins of Yoga\'s list and the fast lane', () => {
+  let server: Listening | undefined;
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("runs a plugin added to the list on the lane's requests: its onParams, envelop and onResultProcess hooks", async () => {
+    const seen = { onParams: 0, onParse: 0, onExecute: 0, onResultProcess: 0, operations: [] as string[] };
+    const plugin: Plugin = {
+      onParams: () => void seen.onParams++,
+      onParse: () => void seen.onParse++,
+      onExecute: ({ args }) => {
+        seen.onExecute++;
+        seen.operations.push(args.operationName ?? '');
+      },
+      onResultProcess: () => void seen.onResultProcess++,
+    };
+    const harness = createHarness({ plugins: [plugin] });
+    server = await listen(harness);
+    const serve = vi.spyOn(harness.fastLane!, 'serve');
+
+    for (let i = 0; i < 3; i++) {
+      dataOf(await postOperation(fetch, server.url, GenerationOutputDocument, { input: { prompt: 'seen by plugins' } }));
+    }
+
+    expect(await Promise.all(serve.mock.results.map((result) => result.value))).toEqual([true, true, true]);
+    expect(seen).toEqual({ onParams: 3, onParse: 3, onExecute: 3, onResultProcess: 3, operations: ['', '', ''] });
+  });
+
+  it.each(['onRequest', 'onRequestParse', 'onResponse'])('turns itself off for a plugin with an %s hook, which only Yoga runs', (hook) => {
+    const harness = createHarness({ plugins: [{ [hook]: () => undefined } as Plugin] });
+
+    expect(harness.fastLane).toBeUndefined();
+    expect(createHarness().fastLane).toBeDefined();
   });
 });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../load/bench/seeded-random.js';
 import { canonicalJson, generationKey } from '../src/cache/keys.js';
 import type { Generator } from '../src/generation/generator.js';
 import { toGenerationRequest, type GenerationInput } from '../src/generation/request.js';
@@ -24,18 +25,6 @@ const nestedParameters = fc.dictionary(parameterName, fc.dictionary(parameterNam
   minKeys: 1,
   maxKeys: 4,
 });
-
-/** A deterministic source of [0, 1) numbers from a seed (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];

@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { parse } from 'graphql';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   CacheEventsDocument,
@@ -9,13 +11,32 @@ import {
   UpdateCacheConfigDocument,
   type CacheEventsSubscription,
 } from '../src/generated/graphql.js';
-import { createHarness, dataOf, listen, postOperation, type Harness, type Listening } from './helpers/harness.js';
+import { createHarness, dataOf, postOperation, serve, type Harness } from './helpers/harness.js';
 import { subscribe, type Subscriber, type Transport } from './helpers/subscribers.js';
 
 const TOKEN = 'an-admin-token-of-some-length';
 const TRANSPORTS: Transport[] = ['sse', 'graphql-ws'];
 
 const ADMIN = { authorization: `Bearer ${TOKEN}` };
+
+/** `cacheStats` with its interval written into the document, not passed as a variable. */
+const statsEvery = (intervalMs: number) =>
+  parse(`subscription { cacheStats(intervalMs: ${intervalMs}) { hits } }`) as TypedDocumentNode<{ cacheStats: { hits: number } }, Record<string, never>>;
+
+/** How many results a subscriber receives in the `windowMs` after its first. */
+async function countIn<T>(subscriber: Subscriber<T>, windowMs: number): Promise<number> {
+  const first = await subscriber.next();
+  expect(first.errors).toBeUndefined();
+  const end = performance.now() + windowMs;
+  let count = 1;
+  for (;;) {
+    const left = end - performance.now();
+    if (left <= 0) return count;
+    const next = await Promise.race([subscriber.next().then(() => true), sleep(left).then(() => false)]);
+    if (!next) return count;
+    count++;
+  }
+}
 
 /**
  * Waits until an event subscription is live on the server: until then events are not delivered,
@@ -32,14 +53,13 @@ async function whenLive(events: Subscriber<CacheEventsSubscription>, url: string
 }
 
 describe.each(TRANSPORTS)('subscriptions over %s', (transport) => {
-  let server: Listening | undefined;
   let harness: Harness;
   const subscribers: Subscriber<unknown>[] = [];
 
   async function start(env: Record<string, string> = {}) {
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN, ...env } });
-    server = await listen(harness);
-    return server.url;
+    // Closes when the test finishes, after the subscribers (closed in afterEach).
+    return serve(harness);
   }
 
   function track<T>(subscriber: Subscriber<T>): Subscriber<T> {
@@ -49,8 +69,6 @@ describe.each(TRANSPORTS)('subscriptions over %s', (transport) => {
 
   afterEach(async () => {
     await Promise.all(subscribers.splice(0).map((subscriber) => subscriber.close()));
-    await server?.close();
-    server = undefined;
   });
 
   it('cacheStats sends the current value at once and a later one that reflects a generation made while subscribed', async () => {
@@ -86,6 +104,33 @@ describe.each(TRANSPORTS)('subscriptions over %s', (transport) => {
       expect(result.errors?.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
       expect(result.errors?.[0]?.message).toContain(`got ${intervalMs}`);
     }
+  });
+
+  it('cacheStats honours an intervalMs written as a literal: 250 gives at least 3 results in a second', async () => {
+    const url = await start();
+
+    const every250 = await countIn(track(subscribe(transport, statsEvery(250), { url })), 1000);
+
+    expect(every250).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each([5, 99, 60_001])('cacheStats refuses a literal intervalMs %i with BAD_USER_INPUT', async (intervalMs) => {
+    const url = await start();
+
+    const result = await track(subscribe(transport, statsEvery(intervalMs), { url })).next();
+
+    expect(result.errors?.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
+    expect(result.errors?.[0]?.message).toContain(`got ${intervalMs}`);
+  });
+
+  it('cacheStats subscribers share one timer per distinct interval', async () => {
+    const url = await start();
+    const subscribers = [250, 250, 250, 400].map((intervalMs) => track(subscribe(transport, statsEvery(intervalMs), { url })));
+    for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
+    await expect.poll(() => harness.statsFeed.timers).toBe(2);
+
+    await Promise.all(subscribers.slice(0, 3).map((subscriber) => subscriber.close()));
+    await expect.poll(() => harness.statsFeed.timers, { timeout: 5000 }).toBe(1);
   });
 
   it('a cacheStats subscriber that goes away leaves no timer behind', async () => {

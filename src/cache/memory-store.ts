@@ -80,6 +80,10 @@ export class MemoryStore implements CacheStore {
     return entry;
   }
 
+  getNow(key: string): CacheEntry | undefined {
+    return this.get(key);
+  }
+
   getMany(keys: readonly string[]): (CacheEntry | undefined)[] {
     return keys.map((key) => this.get(key));
   }

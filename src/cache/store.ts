@@ -88,6 +88,13 @@ export interface CacheStore {
   readonly settings: CacheSettings;
   /** Every change of the cache, as it happens. Listeners run synchronously: keep them cheap. */
   readonly events: EventEmitter<CacheStoreEvents>;
+  /**
+   * The entry of a key if the store holds it in this process, counted as a hit; undefined
+   * otherwise (absent, expired, disabled, or held only by a remote tier), without counting
+   * anything: `getMany` then has the last word. This is what lets a cache hit be answered
+   * synchronously, without a promise or a batch.
+   */
+  getNow(key: string): CacheEntry | undefined;
   /** The entries of the keys, in order, each counted as a hit; undefined for a key absent, expired, or when disabled. */
   getMany(keys: readonly string[]): MaybePromise<(CacheEntry | undefined)[]>;
   /** The entry of a key without counting a hit or touching its recency. */

@@ -154,6 +154,17 @@ export class GenerationService {
   }
 
   /**
+   * The result of a request when the cache holds it in this process: a hit, counted as such,
+   * answered synchronously. Undefined when the policy does not read the cache or the entry is not
+   * at hand; nothing is counted then, and `loadMany` has the last word.
+   */
+  hitNow(request: GenerationRequest, { policy }: LoadOptions): GenerationResult | undefined {
+    if ((policy !== 'CACHE_FIRST' && policy !== 'CACHE_ONLY') || !this.#cache.settings.enabled) return undefined;
+    const entry = this.#cache.getNow(request.key);
+    return entry === undefined ? undefined : this.#hit(entry);
+  }
+
+  /**
    * Loads a batch of requests with distinct keys. Resolves to one item per request, in order: a
    * result, null (CACHE_ONLY and not cached), or the Error of that request; it never rejects.
    * The batch is looked up in the cache with one call of the storage seam.
@@ -256,11 +267,7 @@ export class GenerationService {
   ): GenerationResult | null | Promise<GenerationResult | null> {
     const readsCache = policy === 'CACHE_FIRST' || policy === 'CACHE_ONLY';
     const store = policy !== 'NO_STORE' && policy !== 'CACHE_ONLY';
-    if (entry) {
-      this.#totals.hits++;
-      this.#totals.savedMs += entry.record.generationMs;
-      return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
-    }
+    if (entry) return this.#hit(entry);
     if (entry === null) this.#totals.misses++;
     if (policy === 'CACHE_ONLY') return null;
 
@@ -278,6 +285,12 @@ export class GenerationService {
       status = readsCache ? 'MISS' : 'BYPASS';
     }
     return flight.promise.then(({ record, entry }) => ({ record, status, expiresAt: entry?.expiresAt }));
+  }
+
+  #hit(entry: CacheEntry): GenerationResult {
+    this.#totals.hits++;
+    this.#totals.savedMs += entry.record.generationMs;
+    return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
   }
 
   #startFlight(request: GenerationRequest, store: boolean, ttlSeconds: number | undefined): Flight {

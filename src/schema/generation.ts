@@ -93,18 +93,30 @@ function responsePath(info: GraphQLResolveInfo): string {
   return keys.reverse().join('.');
 }
 
-async function loadOne(
+/** Notes a generation served at a response path in the operation's cache report. */
+function report(context: Context, path: string, result: GenerationResult): void {
+  (context.cacheReport ??= {})[path] = { key: result.record.key, status: result.status };
+}
+
+/** One generation; synchronous when it is a hit at hand, so that a cached query runs without a promise. */
+function loadOne(
   input: GenerationInputShape,
   policy: CachePolicyValue | null | undefined,
   ttlSeconds: number | null | undefined,
   context: Context,
   info: GraphQLResolveInfo,
-): Promise<GenerationResult | null> {
+): GenerationResult | null | Promise<GenerationResult | null> {
   const options = loadOptions(policy, ttlSeconds, context);
-  const request = context.service.prepare(input);
-  const result = await context.generationLoader(options).load(request);
-  if (result !== null) (context.cacheReport ??= {})[responsePath(info)] = { key: result.record.key, status: result.status };
-  return result;
+  const loaded = context.load(context.service.prepare(input), options);
+  const path = responsePath(info);
+  if (!(loaded instanceof Promise)) {
+    if (loaded !== null) report(context, path, loaded);
+    return loaded;
+  }
+  return loaded.then((result) => {
+    if (result !== null) report(context, path, result);
+    return result;
+  });
 }
 
 builder.queryFields((t) => ({
@@ -135,12 +147,16 @@ builder.queryFields((t) => ({
           throw error;
         }
       });
-      const results = await context.generationLoader(options).loadMany(requests);
+      // Each item is its own result or its own Error, as DataLoader's loadMany gives them.
+      const results = await Promise.all(
+        requests.map((request) => {
+          const loaded = context.load(request, options);
+          return loaded instanceof Promise ? loaded.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))) : loaded;
+        }),
+      );
       const path = responsePath(info);
       results.forEach((result, index) => {
-        if (result !== null && !(result instanceof Error)) {
-          (context.cacheReport ??= {})[`${path}.${index}`] = { key: result.record.key, status: result.status };
-        }
+        if (result !== null && !(result instanceof Error)) report(context, `${path}.${index}`, result);
       });
       // graphql-js reports an Error in a list as that item's error, with its index in the path.
       return results as (GenerationResult | null)[];

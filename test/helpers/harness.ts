@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
+import { onTestFinished } from 'vitest';
 import { createApp, type App, type AppOverrides } from '../../src/app.js';
 import type { MemoryStore } from '../../src/cache/memory-store.js';
 import { createHttpServer } from '../../src/http-server.js';
@@ -116,4 +117,19 @@ export async function listen(served: App | GraphQlServer, host = '127.0.0.1'): P
       await http.close();
     },
   };
+}
+
+/**
+ * Serves like `listen`, for the current test only: the server closes itself when the test
+ * finishes (after its `afterEach` hooks), pass or fail. Returns the GraphQL URL.
+ *
+ * Call it inside a test or a `beforeEach` hook; it throws in `beforeAll` (no test runs then),
+ * so a server shared by a describe block is started with `listen` and closed in `afterAll`.
+ */
+export async function serve(served: App | GraphQlServer, host = '127.0.0.1'): Promise<string> {
+  let listening: Listening | undefined;
+  // Registered first, so that a call outside a test throws before anything listens.
+  onTestFinished(() => listening?.close());
+  listening = await listen(served, host);
+  return listening.url;
 }

@@ -5,6 +5,8 @@ export interface RawResponse {
   readonly status: number;
   readonly statusMessage: string | undefined;
   readonly headers: IncomingHttpHeaders;
+  /** Header names and values as they came, in order: names in the case the server wrote them. */
+  readonly rawHeaders: readonly string[];
   readonly body: string;
 }
 
@@ -25,7 +27,13 @@ export function rawPost(
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: res.statusCode ?? 0,
+          statusMessage: res.statusMessage,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
       );
     });
     req.on('error', reject);
