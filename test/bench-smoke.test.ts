@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+/** The committed results of a real run, which a smoke run must leave alone. */
+const LATEST = 'load/results/latest.json';
+
 interface SmokeResults {
-  hitPath: { failures: number; oversizedBodyStatus: number; perRound: Record<string, number>[] };
+  smoke: boolean;
+  hitPath: { failures: number; oversizedBodyStatus: number; mercuriusResolverCalls: number; perRound: Record<string, number>[] };
   speedup: { failures: number; requestsPerSecond: { cached: number; uncached: number } };
   coalescing: { generatorCalls: number };
   responseCache: { failures: number; sharedWorkload: { servedWithoutGenerator: { fieldCache: number } } };
@@ -19,9 +23,10 @@ interface SmokeResults {
  * section must show regardless of speed is.
  */
 describe('npm run bench -- --smoke', () => {
-  it('runs every section, stops its servers, and writes the results', async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'gencache-bench-')), 'smoke.json');
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'load/bench/run.ts', '--smoke', '--out', out], {
+  it('runs every section, stops its servers, and writes the results to a temporary folder', async () => {
+    const latestBefore = { text: readFileSync(LATEST, 'utf8'), modifiedMs: statSync(LATEST).mtimeMs };
+    // No --out: where a smoke run writes by default is what is tested.
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'load/bench/run.ts', '--smoke'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -32,12 +37,25 @@ describe('npm run bench -- --smoke', () => {
 
     expect(code, stderr).toBe(0);
     expect(stdout).toContain('hit path: gencache vs bare Yoga (defaults)');
-    const results = JSON.parse(readFileSync(out, 'utf8')) as SmokeResults;
+    expect(stdout).toContain('hit path: gencache vs Mercurius + mercurius-cache');
+    // Both ends say that the figures mean nothing.
+    expect(stderr).toMatch(/SMOKE RUN.*figures mean nothing/);
+    expect(stdout).toMatch(/SMOKE RUN.*figures mean nothing/);
+    const out = /^wrote (.+) \(smoke run: its figures mean nothing\)$/m.exec(stdout)?.[1];
+    expect(out, stdout).toBeDefined();
+    expect(realpathSync(out!).startsWith(`${realpathSync(tmpdir())}${sep}`), out).toBe(true);
+    expect({ text: readFileSync(LATEST, 'utf8'), modifiedMs: statSync(LATEST).mtimeMs }).toEqual(latestBefore);
+    const results = JSON.parse(readFileSync(out!, 'utf8')) as SmokeResults;
+    rmSync(dirname(out!), { recursive: true });
+    expect(results.smoke).toBe(true);
     // Every section answered what it asked, with no error, GraphQL error or wrong body.
     const { hitPath, speedup, coalescing, responseCache, memory, latencyMs } = results;
     expect([hitPath.failures, speedup.failures, responseCache.failures, latencyMs.miss.failures]).toEqual([0, 0, 0, 0]);
-    expect(Object.values(hitPath.perRound[0]!)).toHaveLength(5);
+    expect(Object.keys(hitPath.perRound[0]!)).toContain('mercurius');
+    expect(Object.values(hitPath.perRound[0]!)).toHaveLength(6);
     expect(Object.values(hitPath.perRound[0]!).every((rps) => rps > 0)).toBe(true);
+    // mercurius-cache served every Mercurius answer but the first.
+    expect(hitPath.mercuriusResolverCalls).toBe(1);
     expect(hitPath.oversizedBodyStatus).toBe(413);
     expect(speedup.requestsPerSecond.cached).toBeGreaterThan(0);
     expect(speedup.requestsPerSecond.uncached).toBeGreaterThan(0);

@@ -7,19 +7,23 @@
  * - response-cache: the same as gencache with the field cache off and
  *   @graphql-yoga/plugin-response-cache on (plugins take every request through Yoga);
  * - bare-yoga: graphql-yoga answering a constant, with default options;
- * - bare-yoga-tuned: the same with maxRequestBodySize: false.
+ * - bare-yoga-tuned: the same with maxRequestBodySize: false;
+ * - mercurius: Fastify and Mercurius (graphql-jit) serving the committed SDL, with mercurius-cache
+ *   caching `generation` in memory (./mercurius.ts): another stack's way of caching the field.
  * Prints `listening <port>` when ready.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
+import type { FastifyInstance } from 'fastify';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { createMercuriusServer } from './mercurius.js';
 
-const VARIANTS = ['gencache', 'gencache-without-fast-lane', 'response-cache', 'bare-yoga', 'bare-yoga-tuned'] as const;
+const VARIANTS = ['gencache', 'gencache-without-fast-lane', 'response-cache', 'bare-yoga', 'bare-yoga-tuned', 'mercurius'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean, fastLane = true): Server {
@@ -43,8 +47,11 @@ function serveBareYoga(tuned: boolean): Server {
   return createServer(yoga);
 }
 
-/** A server of the variant, not yet listening. */
-export function createBenchServer(variant: Variant, environment: NodeJS.ProcessEnv): Server {
+/**
+ * A server of the variant, not yet listening: a node server, or for `mercurius` a Fastify instance,
+ * which must load its plugins before it serves (`listenLocal` does both).
+ */
+export function createBenchServer(variant: Variant, environment: NodeJS.ProcessEnv): Server | FastifyInstance {
   switch (variant) {
     case 'gencache':
     case 'response-cache':
@@ -54,11 +61,18 @@ export function createBenchServer(variant: Variant, environment: NodeJS.ProcessE
     case 'bare-yoga':
     case 'bare-yoga-tuned':
       return serveBareYoga(variant === 'bare-yoga-tuned');
+    case 'mercurius':
+      return createMercuriusServer(environment);
   }
 }
 
 /** Listens on 127.0.0.1 and resolves the port. */
-export function listenLocal(server: Server, port = 0): Promise<number> {
+export async function listenLocal(server: Server | FastifyInstance, port = 0): Promise<number> {
+  if (!(server instanceof Server)) {
+    // Fastify's own listen: it loads the plugins first.
+    await server.listen({ port, host: '127.0.0.1' });
+    return (server.server.address() as AddressInfo).port;
+  }
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
