@@ -27,7 +27,7 @@ export interface AppOverrides {
   readonly defaultMetrics?: boolean;
   /** Yoga plugins after the service's own (e.g. a whole-response cache to compare against). */
   readonly plugins?: readonly Plugin[];
-  /** Whether repeated queries may take the fast lane. @default true */
+  /** Whether plain JSON POSTs may take the fast lane (src/fast-lane.ts). @default true */
   readonly fastLane?: boolean;
   /** Whether queries run compiled by graphql-jit; graphql-js runs them otherwise. @default true */
   readonly compileQueries?: boolean;

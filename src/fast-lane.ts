@@ -47,6 +47,8 @@ export interface FastLaneOptions {
   readonly answerOtherPaths: readonly object[];
 }
 
+const MAX_VALID_HOSTS = 1000;
+
 /** Hooks of Yoga's request handling that the lane leaves out; a plugin with one keeps requests on Yoga. */
 const HTTP_HOOKS = ['onRequest', 'onRequestParse', 'onResponse'] as const;
 
@@ -64,7 +66,11 @@ export function createFastLane({ yoga, plugins, answerOtherPaths }: FastLaneOpti
   const enveloped = (yoga as unknown as { plugins: Plugin[] }).plugins;
   const resultHooks = enveloped.flatMap((plugin) => (plugin.onResultProcess ? [plugin.onResultProcess] : []));
   const endpoint = yoga.graphqlEndpoint;
-  const { fetchAPI } = yoga;
+  // Read once: every property of the server adapter is reached through a proxy. The method is an
+  // arrow function of Yoga's server, so it needs no binding.
+  const { fetchAPI, getResultForParams, logger } = yoga;
+  /** Hosts seen to make a valid URL, so that each is parsed once (bounded, then forgotten). */
+  const validHosts = new Set<string>();
 
   return {
     takes: (req) => req.method === 'POST' && req.url === endpoint && req.headers.origin === undefined && isJson(req.headers['content-type']),
@@ -78,19 +84,32 @@ export function createFastLane({ yoga, plugins, answerOtherPaths }: FastLaneOpti
       // Batches and anything but an object: Yoga's request parsing answers those.
       if (typeof params !== 'object' || params === null || Array.isArray(params)) return false;
       const serverContext: ServerContext = { req, res };
-      const url = `http://${req.headers.host ?? 'localhost'}${req.url}`;
-      // A Host that makes no URL: Yoga words the refusal.
-      if (!URL.canParse(url)) return false;
+      const host = req.headers.host ?? 'localhost';
+      const url = `http://${host}${req.url}`;
+      if (!validHosts.has(host)) {
+        // A Host that makes no URL: Yoga words the refusal.
+        if (!URL.canParse(url)) return false;
+        if (validHosts.size >= MAX_VALID_HOSTS) validHosts.clear();
+        validHosts.add(host);
+      }
       const request = new fetchAPI.Request(url, { method: 'POST', headers: req.headers as Record<string, string> });
       let result: Result;
       try {
-        const pending = yoga.getResultForParams({ params: params as never, request }, serverContext);
+        const pending = getResultForParams({ params: params as never, request }, serverContext);
         result = isPromise(pending) ? await pending : pending;
       } catch {
-        // An onParams hook refused the parameters before anything ran: Yoga words the refusal.
+        // Yoga catches what fails in parsing, validation and execution; what escapes is a hook
+        // that threw: an onParams hook refusing the parameters, before anything ran. Yoga words
+        // the refusal.
         return false;
       }
-      await respond(result, request, res, req, resultHooks, fetchAPI, serverContext);
+      try {
+        await respond(result, request, res, req, resultHooks, fetchAPI, serverContext);
+      } catch (error) {
+        // Nothing more can be written (a processor failed, or the client went away).
+        logger.error(error);
+        res.destroy();
+      }
       return true;
     },
   };

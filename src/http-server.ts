@@ -49,6 +49,10 @@ export function createHttpServer(
       // The client went away, or sent a broken body: there is no one to answer.
       if (body === 'failed') return void req.destroy();
       if (!laneTakes || !(await fastLane!.serve(req, res, body))) toYoga(req, res, body);
+    }).catch((error: unknown) => {
+      // A defect: the request cannot be answered, but the server goes on.
+      yoga.logger.error(error);
+      res.destroy();
     });
   });
   const websocket = attachWebSocketEndpoint(server, yoga);

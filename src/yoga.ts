@@ -1,6 +1,5 @@
-import { GraphQLError, print } from 'graphql';
+import { print } from 'graphql';
 import {
-  createGraphQLError,
   createYoga,
   maskError,
   type GraphiQLOptions,
@@ -34,8 +33,8 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
   /** Served at /metrics. */
   readonly metrics: Registry;
   /**
-   * Plugins to run after the service's own, e.g. a whole-response cache to compare against.
-   * Requests then all go through Yoga: the fast lane does not run plugins.
+   * Plugins to run after the service's own, e.g. a whole-response cache to compare against. They
+   * run on the fast lane's requests too; one with hooks of HTTP framing turns the lane off.
    */
   readonly plugins?: readonly Plugin[];
   /** Whether queries run compiled by graphql-jit (where `isCompilable` allows). @default true */
@@ -54,7 +53,7 @@ export interface ServerContext {
 
 export type GencacheYoga = YogaServerInstance<ServerContext, Context>;
 
-/** The GraphQL server: Yoga, and the fast lane that answers repeated queries beside it. */
+/** The GraphQL server: Yoga, and the fast lane that spares plain JSON POSTs its Fetch adapter. */
 export interface GraphQlServer {
   readonly yoga: GencacheYoga;
   readonly fastLane: FastLane | undefined;

@@ -1,5 +1,5 @@
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.js';
 import { createLogger } from '../src/logger.js';
 import {
@@ -44,6 +44,18 @@ function value(families: Map<string, PrometheusFamily>, name: string, labels: Re
 }
 
 describe('/metrics', () => {
+  it('reads the statistics once a scrape, however many metrics come from them', async () => {
+    const harness = createHarness();
+    const stats = vi.spyOn(harness.service, 'stats');
+    const totals = vi.spyOn(harness.service, 'totals');
+
+    await scrape(harness);
+    await scrape(harness);
+
+    expect(stats).toHaveBeenCalledTimes(2);
+    expect(totals).toHaveBeenCalledTimes(2);
+  });
+
   it('parses as Prometheus text with the documented families and types', async () => {
     const families = await scrape(createHarness());
 

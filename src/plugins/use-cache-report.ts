@@ -1,4 +1,3 @@
-import type { ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Context } from '../context.js';
 
@@ -13,19 +12,12 @@ export function useCacheReport(): Plugin<Context> {
       const context = args.contextValue;
       return {
         onExecuteDone({ result }) {
-          if (!isAsyncIterable(result)) completeWithCacheReport(result, context);
+          const report = context.cacheReport;
+          // The execution's own result, extended in place: cheaper than a copy through setResult,
+          // which costs a tenth of a cached request.
+          if (report !== undefined && !isAsyncIterable(result)) result.extensions = { ...result.extensions, cache: report };
         },
       };
     },
   };
-}
-
-/**
- * Adds the operation's cache report to its result, if it served a generation. The result is the
- * execution's own object: extending it in place is cheaper than replacing it through setResult,
- * which costs a tenth of a cached request.
- */
-export function completeWithCacheReport(result: ExecutionResult, context: Context): void {
-  const report = context.cacheReport;
-  if (report !== undefined) result.extensions = { ...result.extensions, cache: report };
 }
