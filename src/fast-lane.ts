@@ -20,10 +20,12 @@ import type { GencacheYoga, ServerContext } from './yoga.js';
  *
  * What the lane does not run are the hooks of HTTP framing (`onRequest`, `onRequestParse`,
  * `onResponse`): they answer other paths (health, readiness, metrics, GraphiQL), CORS (the lane
- * never takes a request with an `Origin`) and request parsing (the lane's own). A plugin in the
- * list with such hooks, other than Yoga's own and this server's, turns the lane off, so that it
- * never silently misses a request. test/fast-lane.test.ts sends every case to a server with the
- * lane and one without and compares status, headers and body.
+ * never takes a request with an `Origin`) and request parsing (the lane's own). A plugin given
+ * to Yoga with such hooks, but for those that only answer other paths, turns the lane off, so
+ * that it never silently misses a request. The request Yoga sees has no abort signal tied to the
+ * connection; a streamed answer (SSE) still stops when the client goes away, as the writer
+ * cancels its body. test/fast-lane.test.ts sends every case to a server with the lane and one
+ * without and compares the raw responses.
  */
 export interface FastLane {
   /** Whether the request is one the lane takes, judged from its method, path and headers before its body is read. */
