@@ -35,7 +35,7 @@ export interface FastLane {
    * and run nothing, for Yoga to answer: a body that is not a JSON object, a Host that makes no
    * URL, or parameters that Yoga's `onParams` hooks refuse before anything runs.
    */
-  serve(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<boolean>;
+  serve(req: IncomingMessage, res: ServerResponse, body: Buffer): boolean | Promise<boolean>;
 }
 
 export interface FastLaneOptions {
@@ -76,7 +76,7 @@ export function createFastLane({ yoga, plugins, answerOtherPaths }: FastLaneOpti
 
   return {
     takes: (req) => req.method === 'POST' && req.url === endpoint && req.headers.origin === undefined && isJson(req.headers['content-type']),
-    async serve(req, res, body) {
+    serve(req, res, body) {
       let params: unknown;
       try {
         params = JSON.parse(body.toString('utf8'));
@@ -95,26 +95,42 @@ export function createFastLane({ yoga, plugins, answerOtherPaths }: FastLaneOpti
         validHosts.add(host);
       }
       const request = new fetchAPI.Request(url, { method: 'POST', headers: req.headers as Record<string, string> });
-      let result: Result;
+      const failed = (error: unknown) => {
+        // Nothing more can be written (a processor failed, or the client went away).
+        logger.error(error);
+        res.destroy();
+        return true;
+      };
+      const answer = (result: Result): boolean | Promise<boolean> => {
+        let done: void | Promise<void>;
+        try {
+          done = respond(result, request, res, req, resultHooks, fetchAPI, serverContext);
+        } catch (error) {
+          return failed(error);
+        }
+        return isPromise(done) ? done.then(() => true, failed) : true;
+      };
+      let pending: ReturnType<typeof getResultForParams>;
       try {
-        const pending = getResultForParams({ params: params as never, request }, serverContext);
-        result = isPromise(pending) ? await pending : pending;
+        pending = getResultForParams({ params: params as never, request }, serverContext);
       } catch {
         // Yoga catches what fails in parsing, validation and execution; what escapes is a hook
         // that threw: an onParams hook refusing the parameters, before anything ran. Yoga words
         // the refusal.
         return false;
       }
-      try {
-        await respond(result, request, res, req, resultHooks, fetchAPI, serverContext);
-      } catch (error) {
-        // Nothing more can be written (a processor failed, or the client went away).
-        logger.error(error);
-        res.destroy();
-      }
-      return true;
+      // A cached hit runs synchronously from here to the last byte written; only what waits for
+      // something (a generation, an asynchronous hook) takes promises.
+      return isPromise(pending) ? pending.then(answer, () => false) : answer(pending);
     },
   };
+}
+
+interface ResultProcessing {
+  result: Result;
+  processor: ((result: never, fetchAPI: never, mediaType: string) => Response | Promise<Response>) | undefined;
+  mediaType: string;
+  readonly acceptableMediaTypes: string[];
 }
 
 /**
@@ -122,7 +138,7 @@ export function createFastLane({ yoga, plugins, answerOtherPaths }: FastLaneOpti
  * processor (negotiating the media type) and may replace the result; the processor's Response is
  * written as Yoga's adapter writes it. A JSON result without errors is written directly.
  */
-async function respond(
+function respond(
   initial: Result,
   request: Request,
   res: ServerResponse,
@@ -130,44 +146,50 @@ async function respond(
   hooks: readonly ResultProcessHook[],
   fetchAPI: GencacheYoga['fetchAPI'],
   serverContext: ServerContext,
-): Promise<void> {
-  let result = initial;
-  let processor: ((result: never, fetchAPI: never, mediaType: string) => Response | Promise<Response>) | undefined;
-  let mediaType = '*/*';
-  const acceptableMediaTypes: string[] = [];
-  for (const hook of hooks) {
-    const done = hook({
-      request,
-      acceptableMediaTypes,
-      result: result as never,
-      setResult(next) {
-        result = next as Result;
-      },
-      resultProcessor: processor as never,
-      setResultProcessor(next, accepted) {
-        processor = next as never;
-        mediaType = accepted;
-      },
-      serverContext: serverContext as never,
-    });
-    if (isPromise(done)) await done;
-  }
+): void | Promise<void> {
+  const processing: ResultProcessing = { result: initial, processor: undefined, mediaType: '*/*', acceptableMediaTypes: [] };
+  const processFrom = (first: number): void | Promise<void> => {
+    for (let index = first; index < hooks.length; index++) {
+      const done = hooks[index]!({
+        request,
+        acceptableMediaTypes: processing.acceptableMediaTypes,
+        result: processing.result as never,
+        setResult(next) {
+          processing.result = next as Result;
+        },
+        resultProcessor: processing.processor as never,
+        setResultProcessor(next, accepted) {
+          processing.processor = next as never;
+          processing.mediaType = accepted;
+        },
+        serverContext: serverContext as never,
+      });
+      if (isPromise(done)) return done.then(() => processFrom(index + 1));
+    }
+    return write(processing, res, req, fetchAPI);
+  };
+  return processFrom(0);
+}
+
+/** Writes what the chosen processor makes of the result. */
+function write({ result, processor, mediaType, acceptableMediaTypes }: ResultProcessing, res: ServerResponse, req: IncomingMessage, fetchAPI: GencacheYoga['fetchAPI']): void | Promise<void> {
   if (processor === processRegularResult && isPlainSuccess(result)) {
     // What processRegularResult answers for a result without errors, without the Response object.
     const text = JSON.stringify(result);
     res.writeHead(200, { 'Content-Type': `${mediaType}; charset=utf-8`, 'content-length': Buffer.byteLength(text) });
     res.end(text);
-    return;
+    return undefined;
   }
-  const response =
-    processor === undefined
-      ? new fetchAPI.Response(null, {
-          status: 406,
-          statusText: 'Not Acceptable',
-          headers: { accept: acceptableMediaTypes.join('; charset=utf-8, ') },
-        })
-      : await processor(result as never, fetchAPI as never, mediaType);
-  await sendNodeResponse(response, res, req, true);
+  if (processor === undefined) {
+    const notAcceptable = new fetchAPI.Response(null, {
+      status: 406,
+      statusText: 'Not Acceptable',
+      headers: { accept: acceptableMediaTypes.join('; charset=utf-8, ') },
+    });
+    return sendNodeResponse(notAcceptable, res, req, true);
+  }
+  const response = processor(result as never, fetchAPI as never, mediaType);
+  return isPromise(response) ? response.then((made) => sendNodeResponse(made, res, req, true)) : sendNodeResponse(response, res, req, true);
 }
 
 /** A result that Yoga's regular processor answers with 200 and the result as JSON, unchanged. */

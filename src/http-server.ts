@@ -44,11 +44,15 @@ export function createHttpServer(
     if (!laneTakes && (declared !== undefined || req.headers['transfer-encoding'] === undefined)) {
       return void yoga(req, res);
     }
-    void readLimited(req, maxRequestBodyBytes).then(async (body) => {
+    void readLimited(req, maxRequestBodyBytes).then((body) => {
       if (body === 'too large') return tooLarge(res, maxRequestBodyBytes);
       // The client went away, or sent a broken body: there is no one to answer.
       if (body === 'failed') return void req.destroy();
-      if (!laneTakes || !(await fastLane!.serve(req, res, body))) toYoga(req, res, body);
+      if (!laneTakes) return toYoga(req, res, body);
+      const served = fastLane!.serve(req, res, body);
+      if (served === false) return toYoga(req, res, body);
+      if (served !== true) return served.then((done) => (done ? undefined : toYoga(req, res, body)));
+      return undefined;
     }).catch((error: unknown) => {
       // A defect: the request cannot be answered, but the server goes on.
       yoga.logger.error(error);
