@@ -92,6 +92,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     logger,
     generator,
     adminToken: config.adminToken,
+    corsOrigins: config.corsOrigins,
     metrics: metrics.registry,
     plugins: overrides.plugins,
     fastLane: overrides.fastLane,

@@ -40,6 +40,8 @@ export interface Config {
   readonly host: string;
   readonly cache: CacheSettings;
   readonly adminToken: string | undefined;
+  /** Browser origins allowed to call the API across origins; empty: none. */
+  readonly corsOrigins: readonly string[];
   readonly generator: GeneratorSettings;
   readonly limits: InputLimits;
   /** Bytes of an HTTP request body. */
@@ -78,6 +80,11 @@ const environmentSchema = z.object({
   CACHE_MAX_MEMORY_MB: decimal.pipe(z.number().max(MAX_CACHE_BYTES / MIB)).default(DEFAULT_MAX_BYTES / MIB),
   CACHE_TTL_SECONDS: int(0, MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CORS_ORIGINS: z
+    .string()
+    .transform((list) => list.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s*]+$/, 'must list origins such as https://ui.example.com, comma-separated (scheme, host and port only; no wildcard)')))
+    .default([]),
   GENERATOR: z.enum(['simulated', 'openai']).default('simulated'),
   GENERATOR_LATENCY_MS: int(0, 3_600_000).default(DEFAULT_LATENCY_MS),
   GENERATOR_MODELS: z.string().optional(),
@@ -133,6 +140,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       defaultTtlSeconds: env.CACHE_TTL_SECONDS,
     }),
     adminToken: env.ADMIN_TOKEN,
+    corsOrigins: Object.freeze(env.CORS_ORIGINS),
     generator: Object.freeze({
       kind: env.GENERATOR,
       latencyMs: env.GENERATOR_LATENCY_MS,

@@ -20,9 +20,10 @@ import type { GencacheYoga, ServerContext } from './yoga.js';
  *
  * What the lane does not run are the hooks of HTTP framing (`onRequest`, `onRequestParse`,
  * `onResponse`): they answer other paths (health, readiness, metrics, GraphiQL), CORS (the lane
- * never takes a request with an `Origin`) and request parsing (the lane's own). A plugin given
- * to Yoga with such hooks, but for those that only answer other paths, turns the lane off, so
- * that it never silently misses a request. The request Yoga sees has no abort signal tied to the
+ * never takes a request with an `Origin`), CSRF prevention (which lets JSON POSTs through) and
+ * request parsing (the lane's own). A plugin given to Yoga with such hooks, but for those known
+ * never to act on the lane's requests, turns the lane off, so that it never silently misses a
+ * request. The request Yoga sees has no abort signal tied to the
  * connection; a streamed answer (SSE) still stops when the client goes away, as the writer
  * cancels its body. test/fast-lane.test.ts sends every case to a server with the lane and one
  * without and compares the raw responses.
@@ -43,10 +44,11 @@ export interface FastLaneOptions {
   /** The plugins given to Yoga. */
   readonly plugins: readonly (object | false)[];
   /**
-   * Those of them whose HTTP hooks the lane may leave out, because they only answer other paths
-   * (readiness, metrics). Any other plugin with an HTTP hook turns the lane off.
+   * Those of them whose HTTP hooks the lane may leave out, because they never act on the requests
+   * it takes (they answer other paths, or let every JSON POST through). Any other plugin with an
+   * HTTP hook turns the lane off.
    */
-  readonly answerOtherPaths: readonly object[];
+  readonly laneSafe: readonly object[];
 }
 
 const MAX_VALID_HOSTS = 1000;
@@ -58,8 +60,8 @@ type ResultProcessHook = NonNullable<Plugin['onResultProcess']>;
 type Result = ExecutionResult | AsyncIterable<ExecutionResult> | undefined;
 
 /** The lane for a Yoga server, or undefined when a plugin in its list needs every request through Yoga. */
-export function createFastLane({ yoga, plugins, answerOtherPaths }: FastLaneOptions): FastLane | undefined {
-  const skippable = new Set<unknown>(answerOtherPaths);
+export function createFastLane({ yoga, plugins, laneSafe }: FastLaneOptions): FastLane | undefined {
+  const skippable = new Set<unknown>(laneSafe);
   const needsYoga = plugins.some(
     (plugin) => plugin && !skippable.has(plugin) && HTTP_HOOKS.some((hook) => typeof (plugin as Partial<Plugin>)[hook] === 'function'),
   );

@@ -19,6 +19,7 @@ import type { Generator } from './generation/generator.js';
 import type { Logger } from './logger.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
 import { useCompiledQueries } from './plugins/use-compiled-queries.js';
+import { useCsrfPrevention } from './plugins/use-csrf-prevention.js';
 import { useGeneratorReadiness } from './plugins/use-generator-readiness.js';
 import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
@@ -30,6 +31,8 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
   readonly generator: Generator;
   /** Bearer token of the admin surface; undefined: admin from loopback clients only. */
   readonly adminToken: string | undefined;
+  /** Browser origins allowed across origins. @default none: no CORS headers at all */
+  readonly corsOrigins?: readonly string[];
   /** Served at /metrics. */
   readonly metrics: Registry;
   /**
@@ -81,15 +84,18 @@ const renderGraphiQL = (options?: GraphiQLOptions): Promise<string> =>
   (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => render(options)));
 
 /**
- * Admin credentials of an operation. HTTP requests through Yoga carry a Fetch request, those of
- * the fast lane node's request; WebSocket operations the upgrade request and the connection
- * parameters of `connection_init`, where a browser's WebSocket puts headers.
+ * Admin credentials of an operation. HTTP requests carry a Fetch request; WebSocket operations
+ * the upgrade request and the connection parameters of `connection_init`, where a browser's
+ * WebSocket puts headers.
  */
 function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialContext> & ServerContext): AdminCredentials {
   const fromParams = connectionParams?.['authorization'] ?? connectionParams?.['Authorization'];
+  const header = (name: string) => request?.headers.get(name) ?? (req?.headers[name] as string | undefined);
   return {
-    authorization: typeof fromParams === 'string' ? fromParams : (request?.headers.get('authorization') ?? req?.headers.authorization),
+    authorization: typeof fromParams === 'string' ? fromParams : header('authorization'),
     remoteAddress: req?.socket.remoteAddress,
+    host: header('host'),
+    origin: header('origin'),
   };
 }
 
@@ -98,15 +104,17 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
+  const { service, cache, statsFeed, logger, generator, adminToken, corsOrigins = [], metrics, plugins = [], fastLane = true, compileQueries = true } = options;
   const dependencies: ContextDependencies = { service, cache, statsFeed, logger, authenticate: createAdminAuthenticator(adminToken) };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
-  // The readiness and metrics endpoints answer their own paths, never the GraphQL endpoint.
-  const otherPaths = [useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled }), useMetricsEndpoint(metrics)];
+  // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness
+  // and metrics endpoints answer their own paths; CSRF prevention lets every JSON POST through.
+  const csrfPrevention = useCsrfPrevention();
+  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled }), useMetricsEndpoint(metrics)];
   // Security limits first, then the other endpoints, compilation, and what annotates results.
   const yogaPlugins = [
     ...useSecurityLimits(),
-    ...otherPaths,
+    ...laneSafe,
     ...(compileQueries ? useCompiledQueries(schema) : []),
     useRequestErrorCodes(),
     useCacheReport(),
@@ -123,9 +131,11 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
     graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
     renderGraphiQL,
     landingPage: false,
+    // Closed unless origins are listed; credentials only ever for a listed origin.
+    cors: corsOrigins.length === 0 ? false : { origin: [...corsOrigins], credentials: true, methods: ['GET', 'POST'] },
     // The HTTP server enforces the body limit (src/http-server.ts), where it costs less.
     maxRequestBodySize: false,
   });
-  const lane = fastLane ? createFastLane({ yoga, plugins: yogaPlugins, answerOtherPaths: otherPaths }) : undefined;
+  const lane = fastLane ? createFastLane({ yoga, plugins: yogaPlugins, laneSafe }) : undefined;
   return { yoga, fastLane: lane };
 }

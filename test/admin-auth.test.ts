@@ -1,6 +1,6 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { describe, expect, it } from 'vitest';
-import { createAdminAuthenticator, isLoopback } from '../src/auth.js';
+import { createAdminAuthenticator, isLoopback, isLoopbackHost } from '../src/auth.js';
 import {
   CacheConfigDocument,
   CacheEntriesDocument,
@@ -164,7 +164,41 @@ describe('the admin authenticator', () => {
   it('with a token, ignores the address: a loopback client still needs the token', () => {
     const authenticate = createAdminAuthenticator(TOKEN);
 
-    expect(authenticate({ authorization: undefined, remoteAddress: '127.0.0.1' })).toBe('unauthenticated');
-    expect(authenticate({ authorization: `bearer ${TOKEN}`, remoteAddress: '10.1.1.1' })).toBe('granted');
+    expect(authenticate({ authorization: undefined, remoteAddress: '127.0.0.1', host: 'localhost', origin: undefined })).toBe('unauthenticated');
+    expect(authenticate({ authorization: `bearer ${TOKEN}`, remoteAddress: '10.1.1.1', host: 'gencache.example', origin: 'https://ui.example' })).toBe(
+      'granted',
+    );
+  });
+
+  it.each([
+    ['localhost:4000', true],
+    ['127.0.0.1:4000', true],
+    ['127.0.0.1', true],
+    ['[::1]:4000', true],
+    ['app.localhost:4000', true],
+    ['LOCALHOST', true],
+    ['evil.example:4000', false],
+    ['127.0.0.1.nip.io:4000', false],
+    ['localhost.evil.example', false],
+    ['10.0.0.5:4000', false],
+    ['[::ffff:10.0.0.5]', false],
+    ['', false],
+    [undefined, false],
+  ])('counts the Host %s as this machine: %s', (host, loopback) => {
+    expect(isLoopbackHost(host)).toBe(loopback);
+  });
+
+  it.each([
+    ['no Origin', '127.0.0.1:4000', undefined, 'granted'],
+    ['its own Origin', '127.0.0.1:4000', 'http://127.0.0.1:4000', 'granted'],
+    ['another port of this machine', '127.0.0.1:4000', 'http://127.0.0.1:5173', 'forbidden'],
+    ['another site', '127.0.0.1:4000', 'https://evil.example', 'forbidden'],
+    ['the null Origin of a sandboxed page', '127.0.0.1:4000', 'null', 'forbidden'],
+    ['a rebound name', 'evil.example:4000', 'http://evil.example:4000', 'forbidden'],
+    ['a rebound name without Origin', 'evil.example:4000', undefined, 'forbidden'],
+  ])('without a token, a loopback client with %s is %s', (_name, host, origin, access) => {
+    const authenticate = createAdminAuthenticator(undefined);
+
+    expect(authenticate({ authorization: undefined, remoteAddress: '127.0.0.1', host, origin })).toBe(access);
   });
 });

@@ -147,6 +147,15 @@ describe('loadConfig invalid values', () => {
     expect(error.problems[0]).toMatch(new RegExp(`^${variable}: is not supported yet`));
   });
 
+  it.each([['*'], ['https://ui.example/app'], ['ui.example'], ['https://ui.example, *']])('refuses CORS_ORIGINS=%s: origins only, never a wildcard', (value) => {
+    expect(configError({ CORS_ORIGINS: value }).problems[0]).toMatch(/^CORS_ORIGINS\.\d+: must list origins/);
+  });
+
+  it('reads CORS_ORIGINS as a comma-separated list of origins, empty by default', () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: 'https://ui.example, http://localhost:5173,' }).corsOrigins).toEqual(['https://ui.example', 'http://localhost:5173']);
+  });
+
   it('quotes the value it rejected', () => {
     expect(configError({ PORT: 'abc' }).problems[0]).toContain('(got "abc")');
   });

@@ -309,7 +309,7 @@ describe('a failure outside any resolver', () => {
       maxRequestBodySize: false,
     }) as unknown as GencacheYoga;
   const laneYoga = yogaWith();
-  const lane = createFastLane({ yoga: laneYoga, plugins: [], answerOtherPaths: [] })!;
+  const lane = createFastLane({ yoga: laneYoga, plugins: [], laneSafe: [] })!;
   let servers: readonly [Listening, Listening];
   beforeAll(async () => {
     servers = [await listen({ yoga: laneYoga, fastLane: lane }), await listen({ yoga: yogaWith(), fastLane: undefined })];

@@ -1,17 +1,11 @@
-import { existsSync } from 'node:fs';
 import { print } from 'graphql';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPresent, chromiumSkipReason, launchChromium } from './helpers/chromium.js';
 import { ClearCacheDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, listen, type Harness, type Listening } from './helpers/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'an-admin-token-of-some-length';
-const present = existsSync(CHROMIUM);
-if (!present && process.env['CI']) {
-  throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package before the tests`);
-}
-const skipReason = `${CHROMIUM} is not installed (apt-get install -y chromium); CI installs it and runs this test`;
 
 /** Replaces a Monaco editor's content as a paste would: typing is auto-closed and auto-indented. */
 async function setEditorText(page: Page, editor: Locator, text: string): Promise<void> {
@@ -29,7 +23,7 @@ async function editorText(page: Page, editor: Locator): Promise<string> {
   return page.evaluate(() => navigator.clipboard.readText());
 }
 
-describe.skipIf(!present)(`GraphiQL in Chromium${present ? '' : ` (skipped: ${skipReason})`}`, () => {
+describe.skipIf(!chromiumPresent)(`GraphiQL in Chromium${chromiumPresent ? '' : ` (skipped: ${chromiumSkipReason})`}`, () => {
   let harness: Harness;
   let server: Listening;
   let browser: Browser;
@@ -37,21 +31,10 @@ describe.skipIf(!present)(`GraphiQL in Chromium${present ? '' : ` (skipped: ${sk
   beforeAll(async () => {
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
     server = await listen(harness);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        // Under the request blocking below: no name resolves but the server's.
-        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium(
+      // Under the request blocking below: no name resolves but the server's.
+      'MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+    );
   }, 60_000);
 
   afterAll(async () => {

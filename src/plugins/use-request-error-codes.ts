@@ -4,9 +4,10 @@ import { GencacheError } from '../errors.js';
 /**
  * HTTP statuses and codes of results with errors, where Yoga's defaults do not fit:
  * - request errors that come without a code (variables that do not coerce to their types,
- *   operations over the security limits) get `extensions.code = "BAD_USER_INPUT"` and HTTP 400.
- *   Such errors carry no path, and field errors always do; parse and validation errors of GraphQL
- *   itself already get their codes from Yoga;
+ *   operations over the security limits) get `extensions.code = "BAD_USER_INPUT"` and HTTP 400;
+ *   a refusal that comes with its own status keeps it, and 403 (CSRF prevention) is coded
+ *   FORBIDDEN. Such errors carry no path, and field errors always do; parse and validation errors
+ *   of GraphQL itself already get their codes from Yoga;
  * - a result without data whose errors are all expected failures (a subscription refused when it
  *   starts) is answered with 200 like any GraphQL result, not as a server fault (500).
  */
@@ -27,8 +28,9 @@ export function useRequestErrorCodes(): Plugin {
                 nodes: error.nodes,
                 source: error.source,
                 positions: error.positions,
-                // The request itself is bad: 400, which Yoga takes from `http` and strips.
-                extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
+                // The request itself is bad: 400 unless the refusal said otherwise; Yoga takes the
+                // status from `http` and strips it.
+                extensions: { ...error.extensions, ...codeOf(error.extensions?.['http']) },
               })
             : error,
         ),
@@ -39,5 +41,11 @@ export function useRequestErrorCodes(): Plugin {
 
 const needsCode = (error: { path?: unknown; extensions?: Record<string, unknown> }) =>
   error.path === undefined && error.extensions?.['code'] === undefined;
+
+function codeOf(http: unknown): { code: string; http: unknown } {
+  const status = (http as { status?: unknown } | undefined)?.status;
+  if (typeof status !== 'number') return { code: 'BAD_USER_INPUT', http: { status: 400 } };
+  return { code: status === 403 ? 'FORBIDDEN' : 'BAD_USER_INPUT', http };
+}
 
 const isExpected = (error: { originalError?: unknown }) => error.originalError instanceof GencacheError;

@@ -1,0 +1,35 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+
+/** Debian's Chromium: a browser download never works here. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Whether Chromium is installed; under CI it must be (.ci/run installs it), so its absence throws. */
+export const chromiumPresent = existsSync(CHROMIUM);
+if (!chromiumPresent && process.env['CI']) {
+  throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package before the tests`);
+}
+
+/** Why a browser test is skipped where Chromium is missing. */
+export const chromiumSkipReason = `${CHROMIUM} is not installed (apt-get install -y chromium); CI installs it and runs this test`;
+
+/**
+ * Headless Chromium with no network of its own: no background connections (this machine's
+ * network is closed), and only the names the rules map resolve (`MAP name 127.0.0.1 , ...`).
+ */
+export function launchChromium(hostResolverRules: string): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--host-resolver-rules=${hostResolverRules}`,
+    ],
+  });
+}
