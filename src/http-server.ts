@@ -59,7 +59,7 @@ export function createHttpServer(
       res.destroy();
     });
   });
-  const websocket = attachWebSocketEndpoint(server, yoga);
+  const websocket = attachWebSocketEndpoint(server, yoga, { maxPayload: maxRequestBodyBytes });
   return {
     server,
     close: async () => {

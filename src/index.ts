@@ -13,7 +13,15 @@ try {
 }
 
 const app = createApp(config);
-const url = await app.listen();
+let url: string;
+try {
+  url = await app.listen();
+} catch (error) {
+  // A port in use, an address not of this machine: say which, and fail.
+  app.logger.fatal({ err: error, address: `${config.host}:${config.port}` }, 'cannot listen');
+  await app.close(0);
+  process.exit(1);
+}
 app.logger.info(
   {
     url,

@@ -18,10 +18,12 @@ export interface WebSocketEndpoint {
 /**
  * Serves the graphql-ws protocol on Yoga's endpoint of an HTTP server, through Yoga's own
  * envelop (schema, context, plugins), so subscriptions behave as over SSE. Credentials come from
- * the `authorization` connection parameter or the upgrade request's header.
+ * the `authorization` connection parameter or the upgrade request's header. A message is
+ * limited to `maxPayload` bytes, as an HTTP body is.
  */
-export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga): WebSocketEndpoint {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { maxPayload }: { readonly maxPayload: number }): WebSocketEndpoint {
+  // A message over the body limit of HTTP closes the socket (1009) before it is read whole.
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload });
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,

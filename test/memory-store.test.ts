@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore, type MemoryStoreOptions } from '../src/cache/memory-store.js';
 import type { GenerationRecord } from '../src/cache/store.js';
@@ -449,5 +450,24 @@ describe('hits and access times', () => {
   it('returns undefined from get for a key never stored', () => {
     const { cache } = setup();
     expect(cache.get('missing')).toBeUndefined();
+  });
+});
+
+describe('events', () => {
+  it('takes many listeners (one per cacheEvents subscriber) without a MaxListenersExceededWarning', async () => {
+    const { cache } = setup();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const listeners = Array.from({ length: 50 }, () => () => undefined);
+      for (const listener of listeners) cache.events.on('event', listener);
+      await nextMacrotask();
+
+      expect(cache.events.listenerCount('event')).toBe(50);
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +94,24 @@ describe('the server process', () => {
 
     expect(code).toBe(1);
     expect(child.stderr()).toMatch(/\bPORT: /);
+  });
+
+  it('exits with code 1 and a log line naming the address when the port is in use', async () => {
+    const occupant = createServer();
+    await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve));
+    const { port } = occupant.address() as AddressInfo;
+    try {
+      const child = startServer({ ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+
+      const refusal = await logLine(child, 'cannot listen');
+      const [code] = await child.exited;
+
+      expect(code).toBe(1);
+      expect(refusal).toMatchObject({ level: 60, address: `127.0.0.1:${port}`, err: { code: 'EADDRINUSE' } });
+      expect(child.lines.map(parseLog).map((log) => log?.msg)).not.toContain('gencache listening');
+    } finally {
+      occupant.close();
+    }
   });
 
   it('serves generations on the URL it logs and exits 0 on SIGTERM', async () => {

@@ -55,6 +55,9 @@ export class MemoryStore implements CacheStore {
   #entryBoundEvictionDue = false;
 
   constructor(options: MemoryStoreOptions) {
+    // Every `cacheEvents` subscriber listens, besides metrics and logs: many listeners are the
+    // design, not a leak, and Node's warning past ten would be a stray non-JSON log line.
+    this.events.setMaxListeners(0);
     this.#now = options.now ?? Date.now;
     this.#settings = checkCacheSettings({
       enabled: options.enabled,
