@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, MAX_CACHE_BYTES, MAX_CACHE_ENTRIES, MAX_TTL_SECONDS, type CacheSettings } from './cache/settings.js';
-import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PARAMETERS_BYTES, DEFAULT_MAX_PROMPT_LENGTH, type InputLimits } from './generation/limits.js';
+import {
+  DEFAULT_MAX_BATCH_SIZE,
+  DEFAULT_MAX_PARAMETERS_BYTES,
+  DEFAULT_MAX_PARAMETERS_DEPTH,
+  DEFAULT_MAX_PROMPT_LENGTH,
+  type InputLimits,
+} from './generation/limits.js';
 import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GENERATOR_TIMEOUT_MS } from './generation/service.js';
 import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
@@ -96,6 +102,7 @@ const environmentSchema = z.object({
   OPENAI_MODEL: z.string().min(1).default('default'),
   MAX_PROMPT_LENGTH: int(1).default(DEFAULT_MAX_PROMPT_LENGTH),
   MAX_PARAMETERS_BYTES: int(2).default(DEFAULT_MAX_PARAMETERS_BYTES),
+  MAX_PARAMETERS_DEPTH: int(1, 64).default(DEFAULT_MAX_PARAMETERS_DEPTH),
   MAX_BATCH_SIZE: int(1, 10_000).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
   // Variables of features still to come: refused rather than accepted and ignored.
@@ -162,6 +169,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     limits: Object.freeze({
       maxPromptLength: env.MAX_PROMPT_LENGTH,
       maxParametersBytes: env.MAX_PARAMETERS_BYTES,
+      maxParametersDepth: env.MAX_PARAMETERS_DEPTH,
       maxBatchSize: env.MAX_BATCH_SIZE,
       maxTtlSeconds: MAX_TTL_SECONDS,
     }),

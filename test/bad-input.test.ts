@@ -71,6 +71,53 @@ describe('bad input', () => {
     await expectRefused(harness, result, /parameters must be a JSON object/);
   });
 
+  /** `levels` objects nested in one another, the outermost included. */
+  const nested = (levels: number): Record<string, unknown> => (levels === 1 ? { leaf: 1 } : { a: nested(levels - 1) });
+
+  it('accepts parameters nested exactly MAX_PARAMETERS_DEPTH levels deep', async () => {
+    const harness = createHarness({ env: { MAX_PARAMETERS_DEPTH: '8' } });
+    expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: nested(8) } }));
+  });
+
+  it('refuses parameters nested one level deeper than MAX_PARAMETERS_DEPTH', async () => {
+    const harness = createHarness({ env: { MAX_PARAMETERS_DEPTH: '8' } });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: nested(9) } });
+    await expectRefused(harness, result, /parameters nest deeper than 8 levels/);
+  });
+
+  it('refuses an array nested 5,000 deep as BAD_USER_INPUT, not as a server fault', async () => {
+    const harness = createHarness();
+    // Written out: JSON.stringify of so deep a value would exhaust this test's own stack.
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const body = `{"query":"query ($p: JSON) { generation(input: {prompt: \\"x\\", parameters: $p}) { key } }","variables":{"p":{"deep":${deep}}}}`;
+    const response = await harness.yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const result = { status: response.status, ...((await response.json()) as object) } as OperationResult<unknown>;
+    expect(result.status).toBe(200);
+    await expectRefused(harness, result, /parameters nest deeper than 8 levels/);
+  });
+
+  it.each(['__proto__', 'constructor', 'prototype'])('refuses parameters with the key %s', async (key) => {
+    const harness = createHarness();
+    const body = `{"query":${JSON.stringify(`query ($p: JSON) { generation(input: {prompt: "x", parameters: $p}) { key } }`)},"variables":{"p":{"${key}":{"maxTokens":5}}}}`;
+    const response = await harness.yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const result = { status: response.status, ...((await response.json()) as object) } as OperationResult<unknown>;
+    await expectRefused(harness, result, new RegExp(`parameters must not have the key "${key}"`));
+  });
+
+  it('refuses a number JSON reads as Infinity, and then still accepts null in its place', async () => {
+    const harness = createHarness();
+    const send = async (seed: string) => {
+      const body = `{"query":"query ($p: JSON) { generation(input: {prompt: \\"x\\", parameters: $p}) { key } }","variables":{"p":{"seed":${seed}}}}`;
+      const response = await harness.yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return { status: response.status, ...((await response.json()) as object) } as OperationResult<unknown>;
+    };
+
+    const infinite = await send('1e400');
+    expect(errorCodes(infinite)).toEqual(['BAD_USER_INPUT']);
+    expect(infinite.errors?.[0]?.message).toMatch(/parameters.seed must be a finite number, got Infinity/);
+    expectAccepted(await send('null'));
+  });
+
   it('refuses a model outside the allow-list', async () => {
     const harness = createHarness({ env: LIMITS });
     const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', model: 'gpt-9' } });

@@ -123,6 +123,8 @@ describe('loadConfig invalid values', () => {
     ['ADMIN_TOKEN', 'too-short'],
     ['MAX_PROMPT_LENGTH', '0'],
     ['MAX_BATCH_SIZE', '10001'],
+    ['MAX_PARAMETERS_DEPTH', '0'],
+    ['MAX_PARAMETERS_DEPTH', '65'],
     ['LOG_LEVEL', 'loud'],
   ])(
     '%s=%s is rejected with a ConfigError naming the variable',

@@ -15,11 +15,17 @@ const keyOf = (input: GenerationInput): string => toGenerationRequest(input, gen
 // JSON rejects (the default unit, 'grapheme-ascii', would only ever produce ASCII).
 const prompt = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 64 }).filter((text) => text.trim() !== '');
 const model = fc.constantFrom('sim-1', 'sim-2');
-// maxTokens and temperature are checked by the simulated generator; other names take any JSON.
+// maxTokens and temperature are checked by the simulated generator; other names take any JSON but
+// the keys of the prototype machinery, which are refused.
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const parameterName = fc
   .string({ unit: 'grapheme', minLength: 1, maxLength: 10 })
-  .filter((name) => name !== 'maxTokens' && name !== 'temperature');
-const jsonValue = fc.jsonValue({ maxDepth: 3, stringUnit: 'grapheme' });
+  .filter((name) => name !== 'maxTokens' && name !== 'temperature' && !PROTOTYPE_KEYS.has(name));
+/** Whether a JSON value has a key of the prototype machinery at any depth. */
+const hasPrototypeKey = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && Object.entries(value).some(([key, item]) => PROTOTYPE_KEYS.has(key) || hasPrototypeKey(item));
+// Nested at most 3 levels, so that parameters of nested parameters stay within the depth limit (8).
+const jsonValue = fc.jsonValue({ maxDepth: 3, stringUnit: 'grapheme' }).filter((value) => !hasPrototypeKey(value));
 const parameters = fc.dictionary(parameterName, jsonValue, { maxKeys: 6 });
 const nestedParameters = fc.dictionary(parameterName, fc.dictionary(parameterName, parameters, { maxKeys: 4 }), {
   minKeys: 1,

@@ -56,6 +56,34 @@ function prepareParameters(generator: Generator, given: Record<string, unknown>,
   return result;
 }
 
+/** Keys that name an object's prototype machinery, never a parameter. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Why a JSON value cannot be a parameter, or undefined: a number that is not finite (JSON.parse
+ * reads 1e400 as Infinity, which JSON.stringify would write as null, so that it would mean null),
+ * a key of the prototype machinery, or objects and arrays nested deeper than the limit (which
+ * would otherwise exhaust the stack of the canonicaliser). The walk stops at the limit.
+ */
+function unsafeJson(value: unknown, maxDepth: number, depth: number, path: string): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} must be a finite number, got ${String(value)}`;
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (depth > maxDepth) return `parameters nest deeper than ${maxDepth} levels`;
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) {
+      const problem = unsafeJson(value[index], maxDepth, depth + 1, `${path}[${index}]`);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) return `${path} must not have the key ${JSON.stringify(key)}`;
+    const problem = unsafeJson((value as Record<string, unknown>)[key], maxDepth, depth + 1, `${path}.${key}`);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
 /**
  * Validates an input against the limits and the generator, applies the defaults and computes the
  * key. Throws BAD_USER_INPUT naming the offending field; never touches the cache.
@@ -82,6 +110,8 @@ export function toGenerationRequest(
   if (!isPlainObject(given)) {
     throw badUserInput(`parameters must be a JSON object, got ${Array.isArray(given) ? 'an array' : typeof given}`);
   }
+  const unsafe = unsafeJson(given, limits.maxParametersDepth, 1, 'parameters');
+  if (unsafe !== undefined) throw badUserInput(unsafe);
   const givenJson = JSON.stringify(given);
   // Canonical and plain JSON have the same length: only the order of keys differs.
   const parametersBytes = Buffer.byteLength(givenJson);
