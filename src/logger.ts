@@ -14,7 +14,9 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
 export function logServiceEvents(service: GenerationService, cache: CacheStore, logger: Logger): () => void {
   const onGeneration = ({ key, model, durationMs, error }: GenerationEvent) => {
     if (error !== undefined) {
-      logger.warn({ key, model, durationMs, code: error.code, err: error }, 'generation failed');
+      // The cause holds what clients are not told (the upstream's address and answer).
+      const detail = error.cause instanceof Error ? error.cause.message : undefined;
+      logger.warn({ key, model, durationMs, code: error.code, err: error, detail }, 'generation failed');
     }
   };
   const onCacheEvent = (event: CacheEvent) => {

@@ -7,6 +7,7 @@ import { createLogger } from '../src/logger.js';
 import { GenerationDocument } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
 import { dataOf, errorCodes, postOperation } from './helpers/harness.js';
+import { captureLogs } from './helpers/logs.js';
 import { DEFAULT_CONTENT, startOpenAIServer, unreachableBaseUrl, type FakeOpenAIServer } from './helpers/openai-server.js';
 
 let server: FakeOpenAIServer;
@@ -121,12 +122,14 @@ describe('OpenAIGenerator failures', () => {
     expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(new RegExp(`\\b${status}\\b`)) });
   });
 
-  it('quotes the upstream body of a non-2xx answer in the message', async () => {
+  it('keeps the upstream body of a non-2xx answer out of the message, in its cause for the log', async () => {
     server.behaviour = { kind: 'status', status: 500, body: 'model is loading' };
 
     const error = await rejection(generatorFor().generate(request(), neverAborted()));
 
-    expect(error).toMatchObject({ message: expect.stringContaining('model is loading') });
+    expect((error as Error).message).not.toContain('model is loading');
+    expect((error as Error).message).not.toContain(server.baseUrl);
+    expect(((error as Error).cause as Error).message).toContain('model is loading');
   });
 
   it('a 200 answer that is not JSON rejects with GENERATION_FAILED naming the status', async () => {
@@ -181,10 +184,8 @@ describe('OpenAIGenerator failures', () => {
     const error = await rejection(generatorFor({ baseUrl }).generate(request(), neverAborted()));
 
     expect(error).toBeInstanceOf(GencacheError);
-    expect(error).toMatchObject({
-      code: 'GENERATION_FAILED',
-      message: expect.stringContaining(`could not reach ${baseUrl}/chat/completions`),
-    });
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: 'openai generator: could not reach the upstream server' });
+    expect(((error as Error).cause as Error).message).toContain(`could not reach ${baseUrl}/chat/completions`);
   });
 });
 
@@ -266,6 +267,22 @@ describe('the openai generator behind the GraphQL API', () => {
     expect(result.data).toEqual({ generation: null });
     expect(errorCodes(result)).toEqual(['GENERATION_FAILED']);
     expect(result.errors?.[0]?.message).toMatch(/\b503\b/);
+  });
+
+  it("tells a client the upstream's status only: its address and its answer go to the log", async () => {
+    server.behaviour = { kind: 'status', status: 503, body: '{"error":"GPU 3 of node gpu-7.internal is out of memory"}' };
+    const { logger, lines } = captureLogs('warn');
+    const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
+    const { yoga } = createApp(config, { logger, defaultMetrics: false });
+
+    const result = await postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', GenerationDocument, { input: { prompt: 'Say hello' } });
+
+    expect(result.errors?.[0]?.message).toBe('openai generator: upstream answered 503 Service Unavailable');
+    expect(JSON.stringify(result)).not.toContain('gpu-7.internal');
+    expect(JSON.stringify(result)).not.toContain(server.baseUrl);
+    const logged = lines.find((line) => line['msg'] === 'generation failed');
+    expect(logged?.['detail']).toEqual(expect.stringContaining('gpu-7.internal'));
+    expect(logged?.['detail']).toEqual(expect.stringContaining(server.baseUrl));
   });
 
   it('generates again after an upstream failure once the upstream recovers', async () => {

@@ -21,8 +21,9 @@ const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (letter) => `
  * A generator backed by any server that speaks OpenAI's chat-completions wire format (vLLM,
  * Ollama, llama.cpp server, OpenAI). The prompt becomes one user message; `parameters` are
  * passed in the request body with camelCase names turned to snake_case (`maxTokens` →
- * `max_tokens`). Non-2xx answers and malformed bodies become GENERATION_FAILED with the upstream
- * status in the message.
+ * `max_tokens`). Non-2xx answers and malformed bodies become GENERATION_FAILED with a short
+ * reason and the upstream status in the message, which clients see; the upstream's address and
+ * what its body said are in the error's cause, which the log shows and clients never do.
  */
 export class OpenAIGenerator implements Generator {
   readonly id = 'openai-chat/1';
@@ -64,30 +65,31 @@ export class OpenAIGenerator implements Generator {
       response = await fetch(this.#endpoint, { method: 'POST', headers: this.#headers, body: JSON.stringify(body), signal });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw failed(`could not reach ${this.#endpoint}: ${(error as Error).message}`, error);
+      throw failed('could not reach the upstream server', `could not reach ${this.#endpoint}: ${(error as Error).message}`, error);
     }
     let text: string;
     try {
       text = await response.text();
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw failed(`upstream answered ${response.status} but the body was cut off: ${(error as Error).message}`, error);
+      throw failed(`upstream answered ${response.status} but the body was cut off`, (error as Error).message, error);
     }
     if (!response.ok) {
-      throw failed(`upstream answered ${response.status} ${response.statusText}: ${text.slice(0, MAX_QUOTED_BODY)}`);
+      throw failed(`upstream answered ${response.status} ${response.statusText}`, `${this.#endpoint} answered: ${text.slice(0, MAX_QUOTED_BODY)}`);
     }
     let content: unknown;
     try {
       content = (JSON.parse(text) as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message?.content;
     } catch (error) {
-      throw failed(`upstream answered ${response.status} with a body that is not JSON: ${text.slice(0, MAX_QUOTED_BODY)}`, error);
+      throw failed(`upstream answered ${response.status} with a body that is not JSON`, text.slice(0, MAX_QUOTED_BODY), error);
     }
     if (typeof content !== 'string') {
-      throw failed(`upstream answered ${response.status} without choices[0].message.content: ${text.slice(0, MAX_QUOTED_BODY)}`);
+      throw failed(`upstream answered ${response.status} without choices[0].message.content`, text.slice(0, MAX_QUOTED_BODY));
     }
     return { output: content, contentType: 'text/plain' };
   }
 }
 
-const failed = (message: string, cause?: unknown): GencacheError =>
-  new GencacheError('GENERATION_FAILED', `openai generator: ${message}`, { cause });
+/** A failure: `reason` for clients; `detail` (the upstream's address or words) and the original error for the log only. */
+const failed = (reason: string, detail: string, original?: unknown): GencacheError =>
+  new GencacheError('GENERATION_FAILED', `openai generator: ${reason}`, { cause: new Error(detail, { cause: original }) });
