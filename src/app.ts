@@ -93,12 +93,16 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     generator,
     adminToken: config.adminToken,
     corsOrigins: config.corsOrigins,
+    maxSubscriptions: config.maxSubscriptions,
     metrics: metrics.registry,
     plugins: overrides.plugins,
     fastLane: overrides.fastLane,
     compileQueries: overrides.compileQueries,
   });
-  const http = createHttpServer(graphql, { maxRequestBodyBytes: config.maxRequestBodyBytes });
+  const http = createHttpServer(graphql, {
+    maxRequestBodyBytes: config.maxRequestBodyBytes,
+    maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+  });
 
   return {
     config,

@@ -10,6 +10,8 @@ import {
 import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GENERATOR_TIMEOUT_MS } from './generation/service.js';
 import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS } from './plugins/use-subscription-limit.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from './websocket.js';
 
 /**
  * The only reader of the environment. Variable names follow the seed system's so its users can
@@ -50,8 +52,11 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly generator: GeneratorSettings;
   readonly limits: InputLimits;
-  /** Bytes of an HTTP request body. */
+  /** Bytes of an HTTP request body, and of a graphql-ws message. */
   readonly maxRequestBodyBytes: number;
+  /** Subscriptions open at once on the server, and on one graphql-ws connection. */
+  readonly maxSubscriptions: number;
+  readonly maxSubscriptionsPerConnection: number;
   readonly logLevel: LogLevel;
 }
 
@@ -105,6 +110,8 @@ const environmentSchema = z.object({
   MAX_PARAMETERS_DEPTH: int(1, 64).default(DEFAULT_MAX_PARAMETERS_DEPTH),
   MAX_BATCH_SIZE: int(1, 10_000).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
+  MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 10_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
   // Variables of features still to come: refused rather than accepted and ignored.
   REDIS_URL: notSupportedYet('a shared Redis tier'),
   CACHE_NAMESPACE: notSupportedYet('a shared Redis tier'),
@@ -174,6 +181,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxTtlSeconds: MAX_TTL_SECONDS,
     }),
     maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
+    maxSubscriptions: env.MAX_SUBSCRIPTIONS,
+    maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     logLevel: env.LOG_LEVEL,
   });
 }

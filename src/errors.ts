@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'OVERLOADED'
   | 'NOT_FOUND'
   | 'UNAUTHENTICATED'
-  | 'FORBIDDEN';
+  | 'FORBIDDEN'
+  | 'TOO_MANY_SUBSCRIPTIONS';
 
 export class GencacheError extends Error {
   readonly extensions: { readonly code: ErrorCode };

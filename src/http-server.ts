@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { attachWebSocketEndpoint } from './websocket.js';
+import { attachWebSocketEndpoint, DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from './websocket.js';
 import type { GraphQlServer } from './yoga.js';
 
 /** 1 MiB. */
@@ -9,6 +9,8 @@ export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
 export interface HttpServerOptions {
   /** Largest request body accepted; larger ones get 413 before Yoga sees them. @default 1 MiB */
   readonly maxRequestBodyBytes?: number;
+  /** Operations running at once on one graphql-ws connection. @default 10 */
+  readonly maxSubscriptionsPerConnection?: number;
 }
 
 export interface HttpServer {
@@ -27,7 +29,7 @@ export interface HttpServer {
  */
 export function createHttpServer(
   { yoga, fastLane }: GraphQlServer,
-  { maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES }: HttpServerOptions = {},
+  { maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES, maxSubscriptionsPerConnection = DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION }: HttpServerOptions = {},
 ): HttpServer {
   /**
    * Yoga's Node adapter takes a body that was read already from `req.body`: as a stream, which
@@ -59,7 +61,7 @@ export function createHttpServer(
       res.destroy();
     });
   });
-  const websocket = attachWebSocketEndpoint(server, yoga, { maxPayload: maxRequestBodyBytes });
+  const websocket = attachWebSocketEndpoint(server, yoga, { maxPayload: maxRequestBodyBytes, maxSubscriptionsPerConnection });
   return {
     server,
     close: async () => {

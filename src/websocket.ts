@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { createGraphQLError } from 'graphql-yoga';
+import { GencacheError } from './errors.js';
 import type { GencacheYoga } from './yoga.js';
 
 /** Yoga's enveloped execute and subscribe, carried to graphql-ws through the root value. */
@@ -21,7 +23,17 @@ export interface WebSocketEndpoint {
  * the `authorization` connection parameter or the upgrade request's header. A message is
  * limited to `maxPayload` bytes, as an HTTP body is.
  */
-export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { maxPayload }: { readonly maxPayload: number }): WebSocketEndpoint {
+/** Subscriptions open at once on one graphql-ws connection. */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 10;
+
+export interface WebSocketLimits {
+  /** Bytes of a message; one over closes the socket with 1009. */
+  readonly maxPayload: number;
+  /** Operations running at once on one connection; one more is refused with TOO_MANY_SUBSCRIPTIONS. */
+  readonly maxSubscriptionsPerConnection: number;
+}
+
+export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { maxPayload, maxSubscriptionsPerConnection }: WebSocketLimits): WebSocketEndpoint {
   // A message over the body limit of HTTP closes the socket (1009) before it is read whole.
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload });
   const disposable = useServer(
@@ -29,6 +41,14 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws has registered this one already: it counts itself.
+        if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
+          const refusal = new GencacheError(
+            'TOO_MANY_SUBSCRIPTIONS',
+            `this connection has ${maxSubscriptionsPerConnection} operations running, its limit; end one first`,
+          );
+          return [createGraphQLError(refusal.message, { originalError: refusal })];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,

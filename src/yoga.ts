@@ -24,6 +24,7 @@ import { useGeneratorReadiness } from './plugins/use-generator-readiness.js';
 import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
 import { useSecurityLimits } from './plugins/use-security-limits.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS, useSubscriptionLimit } from './plugins/use-subscription-limit.js';
 import { schema } from './schema/index.js';
 
 export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'authenticate'> {
@@ -33,6 +34,8 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
   readonly adminToken: string | undefined;
   /** Browser origins allowed across origins. @default none: no CORS headers at all */
   readonly corsOrigins?: readonly string[];
+  /** Subscriptions open at once, over every transport. @default 1000 */
+  readonly maxSubscriptions?: number;
   /** Served at /metrics. */
   readonly metrics: Registry;
   /**
@@ -104,7 +107,7 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, corsOrigins = [], metrics, plugins = [], fastLane = true, compileQueries = true } = options;
+  const { service, cache, statsFeed, logger, generator, adminToken, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
   const dependencies: ContextDependencies = { service, cache, statsFeed, logger, authenticate: createAdminAuthenticator(adminToken) };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness
@@ -114,6 +117,7 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
   // Security limits first, then the other endpoints, compilation, and what annotates results.
   const yogaPlugins = [
     ...useSecurityLimits(),
+    useSubscriptionLimit(maxSubscriptions),
     ...laneSafe,
     ...(compileQueries ? useCompiledQueries(schema) : []),
     useRequestErrorCodes(),

@@ -124,6 +124,8 @@ describe('loadConfig invalid values', () => {
     ['MAX_PROMPT_LENGTH', '0'],
     ['MAX_BATCH_SIZE', '10001'],
     ['MAX_PARAMETERS_DEPTH', '0'],
+    ['MAX_SUBSCRIPTIONS', '0'],
+    ['MAX_SUBSCRIPTIONS_PER_CONNECTION', '0'],
     ['MAX_PARAMETERS_DEPTH', '65'],
     ['LOG_LEVEL', 'loud'],
   ])(
