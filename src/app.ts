@@ -50,7 +50,8 @@ export interface App {
   listen(port?: number, host?: string): Promise<string>;
   /**
    * Stops accepting, closes WebSockets and idle connections, waits for requests under way (at
-   * most `graceMs`, then cuts them and aborts generations), and detaches metrics and logs.
+   * most `graceMs`; then their generations are aborted and answered GENERATION_FAILED, and the
+   * connections cut), and detaches metrics and logs.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -65,8 +66,10 @@ export function createGenerator({ generator: settings }: Config): Generator {
   }
 }
 
-/** How long a close waits for requests under way before cutting them. */
-const DEFAULT_GRACE_MS = 10_000;
+/** How long a close waits for requests under way before aborting their generations. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/** How long the answers to aborted generations have to be written before connections are cut. */
+const ANSWER_ABORTED_MS = 500;
 
 /** The composition root: the one place where configuration becomes parts, and parts are wired. */
 export function createApp(config: Config, overrides: AppOverrides = {}): App {
@@ -123,17 +126,20 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
           resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}${graphql.yoga.graphqlEndpoint}`);
         });
       }),
-    close: async (graceMs = DEFAULT_GRACE_MS) => {
-      // Requests under way get a grace period; then generations are aborted and long-lived
-      // connections (SSE subscriptions) cut.
+    close: async (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
+      // Requests under way get a grace period. Then generations are aborted, so that their
+      // waiters are answered GENERATION_FAILED; a moment later what is still open (SSE
+      // subscriptions, idle keep-alive sockets) is cut.
+      let cut: NodeJS.Timeout | undefined;
       const abort = setTimeout(() => {
         service.close();
-        http.server.closeAllConnections();
+        cut = setTimeout(() => http.server.closeAllConnections(), ANSWER_ABORTED_MS);
       }, graceMs);
       try {
         await http.close();
       } finally {
         clearTimeout(abort);
+        clearTimeout(cut);
         service.close();
         metrics.detach();
         detachLogs();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_SHUTDOWN_GRACE_MS } from './app.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, MAX_CACHE_BYTES, MAX_CACHE_ENTRIES, MAX_TTL_SECONDS, type CacheSettings } from './cache/settings.js';
 import {
   DEFAULT_MAX_BATCH_SIZE,
@@ -9,6 +10,7 @@ import {
 } from './generation/limits.js';
 import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GENERATOR_TIMEOUT_MS } from './generation/service.js';
 import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
+
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS } from './plugins/use-subscription-limit.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from './websocket.js';
@@ -57,6 +59,8 @@ export interface Config {
   /** Subscriptions open at once on the server, and on one graphql-ws connection. */
   readonly maxSubscriptions: number;
   readonly maxSubscriptionsPerConnection: number;
+  /** How long a shutdown waits for requests under way before aborting their generations. */
+  readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
 }
 
@@ -111,6 +115,7 @@ const environmentSchema = z.object({
   MAX_BATCH_SIZE: int(1, 10_000).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
   MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
+  SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(DEFAULT_SHUTDOWN_GRACE_MS),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 10_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
   // Variables of features still to come: refused rather than accepted and ignored.
   REDIS_URL: notSupportedYet('a shared Redis tier'),
@@ -183,6 +188,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
     maxSubscriptions: env.MAX_SUBSCRIPTIONS,
     maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
   });
 }

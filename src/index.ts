@@ -40,7 +40,7 @@ if (config.adminToken === undefined) {
 
 function shutdown(signal: NodeJS.Signals): void {
   app.logger.info({ signal }, 'shutting down');
-  app.close().then(
+  app.close(config.shutdownGraceMs).then(
     () => {
       app.logger.info('stopped');
       process.exit(0);

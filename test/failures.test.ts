@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CacheStatsDocument, GenerationDocument, GenerationsDocument } from '../src/generated/graphql.js';
-import { createHarness, dataOf, errorCodes } from './helpers/harness.js';
+import { createHarness, dataOf, errorCodes, postOperation } from './helpers/harness.js';
 
 describe('generator failures', () => {
   it('gives GENERATION_FAILED to every waiter of a failed generation, stores nothing, and retries on the next request', async () => {
@@ -85,5 +85,24 @@ describe('generator failures', () => {
     expect(errorCodes(overloaded)).toEqual(['OVERLOADED']);
     expect(results.map((result) => dataOf(result).generation!.cacheStatus)).toEqual(['MISS', 'MISS', 'MISS']);
     expect(harness.service.stats()).toMatchObject({ inFlight: 0, queued: 0, generations: 3 });
+  });
+});
+
+describe('shutdown', () => {
+  it('answers a generation still running at the end of the grace period with GENERATION_FAILED before cutting connections', async () => {
+    const harness = createHarness();
+    harness.generator.behaviour = { kind: 'hang' };
+    const url = await harness.listen(0, '127.0.0.1');
+    const pending = postOperation(fetch, url, GenerationDocument, { input: { prompt: 'still generating at shutdown' } });
+    await expect.poll(() => harness.generator.calls.length).toBe(1);
+
+    const closed = harness.close(100);
+    const result = await pending;
+
+    expect(result.status).toBe(200);
+    expect(errorCodes(result)).toEqual(['GENERATION_FAILED']);
+    expect(result.errors?.[0]?.message).toMatch(/shutting down/);
+    await closed;
+    expect(harness.server.listening).toBe(false);
   });
 });
