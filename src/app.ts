@@ -97,6 +97,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     adminToken: config.adminToken,
     corsOrigins: config.corsOrigins,
     maxSubscriptions: config.maxSubscriptions,
+    maxGenerationsPerOperation: config.maxGenerationsPerOperation,
     metrics: metrics.registry,
     plugins: overrides.plugins,
     fastLane: overrides.fastLane,

@@ -12,6 +12,7 @@ import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GEN
 import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
 
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
+import { DEFAULT_MAX_GENERATIONS_PER_OPERATION } from './plugins/use-generation-limit.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS } from './plugins/use-subscription-limit.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from './websocket.js';
 
@@ -59,6 +60,8 @@ export interface Config {
   /** Subscriptions open at once on the server, and on one graphql-ws connection. */
   readonly maxSubscriptions: number;
   readonly maxSubscriptionsPerConnection: number;
+  /** Generations one operation may ask for, counted before it runs. */
+  readonly maxGenerationsPerOperation: number;
   /** How long a shutdown waits for requests under way before aborting their generations. */
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
@@ -115,6 +118,7 @@ const environmentSchema = z.object({
   MAX_BATCH_SIZE: int(1, 10_000).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
   MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
+  MAX_GENERATIONS_PER_OPERATION: int(1, 100_000).default(DEFAULT_MAX_GENERATIONS_PER_OPERATION),
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(DEFAULT_SHUTDOWN_GRACE_MS),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 10_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
   // Variables of features still to come: refused rather than accepted and ignored.
@@ -189,6 +193,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxSubscriptions: env.MAX_SUBSCRIPTIONS,
     maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    maxGenerationsPerOperation: env.MAX_GENERATIONS_PER_OPERATION,
     logLevel: env.LOG_LEVEL,
   });
 }

@@ -20,6 +20,7 @@ import type { Logger } from './logger.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
 import { useCompiledQueries } from './plugins/use-compiled-queries.js';
 import { useCsrfPrevention } from './plugins/use-csrf-prevention.js';
+import { DEFAULT_MAX_GENERATIONS_PER_OPERATION, useGenerationLimit } from './plugins/use-generation-limit.js';
 import { useGeneratorReadiness } from './plugins/use-generator-readiness.js';
 import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
@@ -36,6 +37,8 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
   readonly corsOrigins?: readonly string[];
   /** Subscriptions open at once, over every transport. @default 1000 */
   readonly maxSubscriptions?: number;
+  /** Generations one operation may ask for, counted before it runs. @default 100 */
+  readonly maxGenerationsPerOperation?: number;
   /** Served at /metrics. */
   readonly metrics: Registry;
   /**
@@ -107,7 +110,7 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
+  const { service, cache, statsFeed, logger, generator, adminToken, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
   const dependencies: ContextDependencies = { service, cache, statsFeed, logger, authenticate: createAdminAuthenticator(adminToken) };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness
@@ -117,6 +120,7 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
   // Security limits first, then the other endpoints, compilation, and what annotates results.
   const yogaPlugins = [
     ...useSecurityLimits(),
+    useGenerationLimit(maxGenerationsPerOperation),
     useSubscriptionLimit(maxSubscriptions),
     ...laneSafe,
     ...(compileQueries ? useCompiledQueries(schema) : []),

@@ -126,6 +126,7 @@ describe('loadConfig invalid values', () => {
     ['MAX_PARAMETERS_DEPTH', '0'],
     ['MAX_SUBSCRIPTIONS', '0'],
     ['SHUTDOWN_GRACE_MS', '-1'],
+    ['MAX_GENERATIONS_PER_OPERATION', '0'],
     ['MAX_SUBSCRIPTIONS_PER_CONNECTION', '0'],
     ['MAX_PARAMETERS_DEPTH', '65'],
     ['LOG_LEVEL', 'loud'],
