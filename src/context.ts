@@ -6,7 +6,7 @@ import type { CacheStatus, GenerationResult, GenerationService, GenerationStats,
 import type { StatsFeed } from './generation/stats-feed.js';
 import type { Logger } from './logger.js';
 
-export type GenerationLoader = DataLoader<GenerationRequest, GenerationResult | null, string>;
+type GenerationLoader = DataLoader<GenerationRequest, GenerationResult | null, string>;
 
 /** What the resolvers of every operation share. */
 export interface ContextDependencies {

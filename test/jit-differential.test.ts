@@ -534,23 +534,30 @@ function operationRequest(operationCase: OperationCase, fixture: Fixture): Graph
   return { query: print(operationCase.document), variables, ...(operationCase.operationName && { operationName: operationCase.operationName }) };
 }
 
-describe('graphql-jit and graphql-js on every operation of schema/operations', () => {
-  const cases = operationCases();
-  let pair: Pair;
-  let fixture: Fixture;
-
+/**
+ * A pair of apps for the tests of a describe block, with its fixture, seeded again before each
+ * test; and the check that graphql-jit is installed on the compiled side only.
+ */
+function pairForBlock(): { pair: Pair; fixture: Fixture } {
+  const block = {} as { pair: Pair; fixture: Fixture };
   beforeAll(async () => {
-    pair = createPair();
-    fixture = await fixtureOf(pair);
+    block.pair = createPair();
+    block.fixture = await fixtureOf(block.pair);
   });
   beforeEach(async () => {
-    await seed(pair);
+    await seed(block.pair);
   });
-  afterAll(() => closePair(pair));
+  afterAll(() => closePair(block.pair));
 
   it('installs graphql-jit on the compiled side only', () => {
-    expect(pair.pluginsMade).toBe(1);
+    expect(block.pair.pluginsMade).toBe(1);
   });
+  return block;
+}
+
+describe('graphql-jit and graphql-js on every operation of schema/operations', () => {
+  const cases = operationCases();
+  const block = pairForBlock();
 
   it('finds operations of every kind in the files', () => {
     expect(new Set(cases.map((each) => each.operation))).toEqual(new Set(['query', 'mutation', 'subscription']));
@@ -559,8 +566,8 @@ describe('graphql-jit and graphql-js on every operation of schema/operations', (
   it.each(cases.filter((each) => each.operation !== 'subscription').map((each) => [each.name, each] as const))(
     '%s: same reply',
     async (_name, operationCase) => {
-      const request = operationRequest(operationCase, fixture);
-      const result = await postBoth(pair, request);
+      const request = operationRequest(operationCase, block.fixture);
+      const result = await postBoth(block.pair, request);
       expectSameReply(request, result);
       expect(EXPECTED_ERROR_CODES).toEqual(expect.arrayContaining(errorCodes(result.jit.body)));
       if (operationCase.operation === 'query' && !operationCase.requiredOnly) dataOf(result.jit);
@@ -570,8 +577,8 @@ describe('graphql-jit and graphql-js on every operation of schema/operations', (
   it.each(cases.filter((each) => each.operation === 'subscription').map((each) => [each.name, each] as const))(
     '%s: same first result over SSE',
     async (_name, operationCase) => {
-      const request = operationRequest(operationCase, fixture);
-      const result = await both(pair, request.query, (harness) => firstEvent(harness, request));
+      const request = operationRequest(operationCase, block.fixture);
+      const result = await both(block.pair, request.query, (harness) => firstEvent(harness, request));
       expect(result.jit).toEqual(result.js);
       expect(result.compiledRuns).toBe(0);
       expect(result.jit.status).toBe(200);
@@ -717,25 +724,11 @@ describe.each([
   ['Mutation', schema.getMutationType()!],
 ])('graphql-jit and graphql-js on every argument of %s', (rootName, root) => {
   const cases = fieldCases(root);
-  let pair: Pair;
-  let fixture: Fixture;
-
-  beforeAll(async () => {
-    pair = createPair();
-    fixture = await fixtureOf(pair);
-  });
-  beforeEach(async () => {
-    await seed(pair);
-  });
-  afterAll(() => closePair(pair));
-
-  it('installs graphql-jit on the compiled side only', () => {
-    expect(pair.pluginsMade).toBe(1);
-  });
+  const block = pairForBlock();
 
   it.each(cases.map((each) => [each.name, each] as const))('%s: same reply', async (_name, fieldCase) => {
-    const request = fieldRequest(fieldCase, fixture);
-    const result = await postBoth(pair, request);
+    const request = fieldRequest(fieldCase, block.fixture);
+    const result = await postBoth(block.pair, request);
     expectSameReply(request, result);
     const codes = errorCodes(result.jit.body);
     if (fieldCase.invalid) {

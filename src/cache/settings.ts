@@ -24,13 +24,6 @@ export const MAX_CACHE_ENTRIES = 1_000_000;
 /** 1 TiB. */
 export const MAX_CACHE_BYTES = 2 ** 40;
 
-export const DEFAULT_CACHE_SETTINGS: CacheSettings = Object.freeze({
-  enabled: true,
-  maxEntries: DEFAULT_MAX_ENTRIES,
-  maxBytes: DEFAULT_MAX_BYTES,
-  defaultTtlSeconds: DEFAULT_TTL_SECONDS,
-});
-
 /** Checks every setting; throws a `TypeError` naming each invalid one, in one message. */
 export function checkCacheSettings(settings: CacheSettings): CacheSettings {
   const { enabled, maxEntries, maxBytes, defaultTtlSeconds } = settings;

@@ -159,7 +159,7 @@ export class GenerationService {
    * at hand; nothing is counted then, and `loadMany` has the last word.
    */
   hitNow(request: GenerationRequest, { policy }: LoadOptions): GenerationResult | undefined {
-    if ((policy !== 'CACHE_FIRST' && policy !== 'CACHE_ONLY') || !this.#cache.settings.enabled) return undefined;
+    if (!readsCache(policy) || !this.#cache.settings.enabled) return undefined;
     const entry = this.#cache.getNow(request.key);
     return entry === undefined ? undefined : this.#hit(entry);
   }
@@ -170,8 +170,7 @@ export class GenerationService {
    * The batch is looked up in the cache with one call of the storage seam.
    */
   loadMany(requests: readonly GenerationRequest[], options: LoadOptions): Promise<(GenerationResult | null | Error)[]> {
-    const readsCache = options.policy === 'CACHE_FIRST' || options.policy === 'CACHE_ONLY';
-    if (!readsCache || !this.#cache.settings.enabled) return this.#loadFound(requests, undefined, options);
+    if (!readsCache(options.policy) || !this.#cache.settings.enabled) return this.#loadFound(requests, undefined, options);
     let found: ReturnType<CacheStore['getMany']>;
     try {
       found = this.#cache.getMany(requests.map((request) => request.key));
@@ -265,7 +264,6 @@ export class GenerationService {
     entry: CacheEntry | null | undefined,
     { policy, ttlSeconds }: LoadOptions,
   ): GenerationResult | null | Promise<GenerationResult | null> {
-    const readsCache = policy === 'CACHE_FIRST' || policy === 'CACHE_ONLY';
     const store = policy !== 'NO_STORE' && policy !== 'CACHE_ONLY';
     if (entry) return this.#hit(entry);
     if (entry === null) this.#totals.misses++;
@@ -282,7 +280,7 @@ export class GenerationService {
       }
     } else {
       flight = this.#startFlight(request, store, ttlSeconds);
-      status = readsCache ? 'MISS' : 'BYPASS';
+      status = readsCache(policy) ? 'MISS' : 'BYPASS';
     }
     return flight.promise.then(({ record, entry }) => ({ record, status, expiresAt: entry?.expiresAt }));
   }
@@ -365,6 +363,9 @@ export class GenerationService {
     });
   }
 }
+
+/** Whether a policy serves from the cache when it can. */
+const readsCache = (policy: CachePolicy): boolean => policy === 'CACHE_FIRST' || policy === 'CACHE_ONLY';
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
