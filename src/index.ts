@@ -38,7 +38,18 @@ if (config.adminToken === undefined) {
   app.logger.warn('ADMIN_TOKEN is not set: the admin surface is open to loopback clients only, without a token');
 }
 
+let stopping = false;
+/**
+ * Stops on the first SIGINT or SIGTERM. Later ones are logged and ignored rather than left to
+ * Node's default, which would kill the process mid-shutdown: under `npm start` the signal of a
+ * terminal or supervisor reaches the process group, and npm forwards it again.
+ */
 function shutdown(signal: NodeJS.Signals): void {
+  if (stopping) {
+    app.logger.info({ signal }, 'already shutting down');
+    return;
+  }
+  stopping = true;
   app.logger.info({ signal }, 'shutting down');
   app.close(config.shutdownGraceMs).then(
     () => {
@@ -52,5 +63,5 @@ function shutdown(signal: NodeJS.Signals): void {
   );
 }
 
-process.once('SIGINT', shutdown);
-process.once('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

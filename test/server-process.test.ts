@@ -6,7 +6,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GenerationDocument } from '../src/generated/graphql.js';
+import { CacheStatsDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, postOperation } from './helpers/harness.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -34,11 +34,15 @@ afterEach(async () => {
 });
 
 /** Runs the real entry point as `node --import tsx src/index.ts` in the repository root. */
-function startServer(env: NodeJS.ProcessEnv): ServerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+const startServer = (env: NodeJS.ProcessEnv): ServerProcess => startProcess(process.execPath, ['--import', 'tsx', 'src/index.ts'], env);
+
+/** Runs a command in the repository root; `detached` makes it the leader of a new process group. */
+function startProcess(command: string, args: readonly string[], env: NodeJS.ProcessEnv, detached = false): ServerProcess {
+  const child = spawn(command, args, {
     cwd: repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
   const lines: string[] = [];
   const stdoutLines = createInterface({ input: child.stdout });
@@ -158,4 +162,36 @@ describe('the server process', () => {
       expect.arrayContaining(['gencache listening', 'shutting down', 'stopped']),
     );
   });
+
+  // A terminal's Ctrl-C and a supervisor signal the whole process group: npm and node both get
+  // the signal, and npm forwards it to node once more.
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'under npm start, %s to the process group lets the request in flight finish, and npm exits 0',
+    async (groupSignal) => {
+      const child = startProcess('npm', ['start', '--silent'], {
+        ...process.env,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        GENERATOR: 'simulated',
+        GENERATOR_LATENCY_MS: '1500',
+        LOG_LEVEL: 'info',
+        ADMIN_TOKEN: '',
+      }, true);
+      const listening = await logLine(child, 'gencache listening');
+      const inFlight = postOperation(fetch, listening.url!, GenerationDocument, { input: { prompt: `in flight at ${groupSignal}` } });
+      // Signalled only once the generation is under way.
+      await expect.poll(async () => dataOf(await postOperation(fetch, listening.url!, CacheStatsDocument)).cacheStats.inFlight, { interval: 50 }).toBe(1);
+
+      process.kill(-child.pid!, groupSignal);
+      const [result, [code, signal]] = await Promise.all([inFlight, child.exited]);
+
+      expect(result.status).toBe(200);
+      expect(dataOf(result).generation).toMatchObject({ prompt: `in flight at ${groupSignal}`, cacheStatus: 'MISS' });
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      const messages = child.lines.map(parseLog).map((log) => log?.msg);
+      expect(messages).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+      expect(messages.indexOf('stopped')).toBeGreaterThan(messages.indexOf('shutting down'));
+    },
+    120_000,
+  );
 });
