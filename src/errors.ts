@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
-  | 'TOO_MANY_SUBSCRIPTIONS';
+  | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'RESPONSE_TOO_LARGE';
 
 export class GencacheError extends Error {
   readonly extensions: { readonly code: ErrorCode };

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { JsonObject } from '../src/generation/generator.js';
+import { SIMULATED_MAX_TOKENS } from '../src/generation/simulated-generator.js';
 import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, errorCodes, type Harness, type OperationResult } from './helpers/harness.js';
 
@@ -43,20 +46,20 @@ describe('bad input', () => {
 
   it('accepts parameters of exactly the byte limit as canonical JSON', async () => {
     const harness = createHarness({ env: LIMITS });
-    // {"seed":"…"} is 11 bytes around the string: 53 characters make 64 bytes.
-    expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { seed: 's'.repeat(53) } } }));
+    // {"stop":["…"]} is 13 bytes around the string: 51 characters make 64 bytes.
+    expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { stop: ['s'.repeat(51)] } } }));
   });
 
   it('refuses parameters one byte over the limit', async () => {
     const harness = createHarness({ env: LIMITS });
-    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { seed: 's'.repeat(54) } } });
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { stop: ['s'.repeat(52)] } } });
     await expectRefused(harness, result, /parameters are 65 bytes as JSON; the limit is 64/);
   });
 
   it('counts parameter bytes in UTF-8', async () => {
     const harness = createHarness({ env: LIMITS });
-    // 27 two-byte characters: 54 bytes of string, 65 in all, though only 38 characters.
-    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { seed: 'é'.repeat(27) } } });
+    // 26 two-byte characters: 52 bytes of string, 65 in all, though only 39 characters.
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { stop: ['é'.repeat(26)] } } });
     await expectRefused(harness, result, /parameters are 65 bytes/);
   });
 
@@ -72,15 +75,18 @@ describe('bad input', () => {
   });
 
   /** `levels` objects nested in one another, the outermost included. */
-  const nested = (levels: number): Record<string, unknown> => (levels === 1 ? { leaf: 1 } : { a: nested(levels - 1) });
+  const nested = (levels: number): Record<string, unknown> => (levels === 1 ? { a: 1 } : { a: nested(levels - 1) });
+
+  /** A generator that takes one free-form parameter, `a`, as some models take a JSON schema. */
+  const freeForm = z.strictObject({ a: z.json().optional() }) as z.ZodType<JsonObject>;
 
   it('accepts parameters nested exactly MAX_PARAMETERS_DEPTH levels deep', async () => {
-    const harness = createHarness({ env: { MAX_PARAMETERS_DEPTH: '8' } });
+    const harness = createHarness({ env: { MAX_PARAMETERS_DEPTH: '8' }, parameters: freeForm });
     expectAccepted(await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: nested(8) } }));
   });
 
   it('refuses parameters nested one level deeper than MAX_PARAMETERS_DEPTH', async () => {
-    const harness = createHarness({ env: { MAX_PARAMETERS_DEPTH: '8' } });
+    const harness = createHarness({ env: { MAX_PARAMETERS_DEPTH: '8' }, parameters: freeForm });
     const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: nested(9) } });
     await expectRefused(harness, result, /parameters nest deeper than 8 levels/);
   });
@@ -125,14 +131,39 @@ describe('bad input', () => {
   });
 
   it.each([
-    ['zero', 0],
-    ['a fraction', 1.5],
-    ['a string', '10'],
-    ['over the maximum', 1_000_001],
-  ])('refuses maxTokens that is %s', async (_name, maxTokens) => {
+    ['zero', 0, /parameters\.maxTokens must be at least 1/],
+    ['a fraction', 1.5, /parameters\.maxTokens must be a whole number/],
+    ['a string', '10', /parameters\.maxTokens must be a number/],
+    ['over the maximum', SIMULATED_MAX_TOKENS + 1, new RegExp(`parameters\\.maxTokens must be at most ${SIMULATED_MAX_TOKENS}`)],
+  ])('refuses maxTokens that is %s', async (_name, maxTokens, message) => {
     const harness = createHarness({ env: LIMITS });
     const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { maxTokens } } });
-    await expectRefused(harness, result, /maxTokens must be an integer from 1 to 1000000/);
+    await expectRefused(harness, result, message);
+  });
+
+  it('accepts maxTokens at the simulated generator\'s maximum', async () => {
+    const harness = createHarness();
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters: { maxTokens: SIMULATED_MAX_TOKENS } } });
+    expect(dataOf(result).generation?.output.split(' ')).toHaveLength(SIMULATED_MAX_TOKENS + 1);
+  });
+
+  it.each([
+    ['an unknown name', { style: 'terse' }, /parameters has no parameter "style"/],
+    ['another spelling of a declared name', { max_tokens: 5 }, /parameters has no parameter "max_tokens"/],
+    ['a seed that is not a whole number', { seed: 1.5 }, /parameters\.seed must be a whole number/],
+    ['five stop sequences', { stop: ['a', 'b', 'c', 'd', 'e'] }, /parameters\.stop must be at most 4 items/],
+  ])('refuses parameters with %s', async (_name, parameters, message) => {
+    const harness = createHarness();
+    const result = await harness.execute(GenerationDocument, { input: { prompt: 'x', parameters } });
+    await expectRefused(harness, result, message);
+  });
+
+  it('takes null for a parameter as unset: its default applies, and the key is that of leaving it out', async () => {
+    const harness = createHarness();
+    const explicit = dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'nulls', parameters: { maxTokens: null, seed: null } } })).generation!;
+    const omitted = dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'nulls' } })).generation!;
+    expect(explicit.parameters).toEqual({ maxTokens: 64, temperature: 0.7 });
+    expect(omitted).toMatchObject({ key: explicit.key, cacheStatus: 'HIT' });
   });
 
   it('refuses a negative ttlSeconds and accepts 0', async () => {

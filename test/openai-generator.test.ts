@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GencacheError } from '../src/errors.js';
 import { createApp } from '../src/app.js';
 import type { GenerationRequest, JsonObject } from '../src/generation/generator.js';
-import { OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
+import { DEFAULT_OPENAI_MAX_TOKENS, OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
 import { createLogger } from '../src/logger.js';
 import { GenerationDocument } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
@@ -150,6 +150,26 @@ describe('OpenAIGenerator failures', () => {
     expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(/\b200\b.*cut off/) });
   });
 
+  it('an answer of exactly maxBodyBytes is read, and one a byte longer rejects with RESPONSE_TOO_LARGE', async () => {
+    const body = JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'é'.repeat(1000) } }] });
+    server.behaviour = { kind: 'status', status: 200, body };
+    const length = Buffer.byteLength(body);
+
+    await expect(generatorFor({ maxBodyBytes: length }).generate(request(), neverAborted())).resolves.toMatchObject({ output: 'é'.repeat(1000) });
+    const error = await rejection(generatorFor({ maxBodyBytes: length - 1 }).generate(request(), neverAborted()));
+
+    expect(error).toMatchObject({ code: 'RESPONSE_TOO_LARGE', message: `openai generator: upstream answered 200 with a body over ${length - 1} bytes` });
+  });
+
+  it('an upstream body without end rejects with RESPONSE_TOO_LARGE once past maxBodyBytes, and the connection is closed', async () => {
+    server.behaviour = { kind: 'endless' };
+
+    const error = await rejection(generatorFor({ maxBodyBytes: 1 << 20 }).generate(request(), neverAborted()));
+
+    expect(error).toMatchObject({ code: 'RESPONSE_TOO_LARGE' });
+    await expect.poll(() => onlyRequest().abandoned).toBe(true);
+  });
+
   it('a 200 answer without choices rejects with GENERATION_FAILED naming the status', async () => {
     server.behaviour = { kind: 'no-choices' };
 
@@ -230,7 +250,7 @@ describe('the openai generator behind the GraphQL API', () => {
   const buildApp = () => {
     const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
     const { yoga } = createApp(config, { logger: createLogger('silent'), defaultMetrics: false });
-    return (variables: { input: { prompt: string } }) =>
+    return (variables: { input: { prompt: string; parameters?: unknown } }) =>
       postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', GenerationDocument, variables);
   };
 
@@ -255,6 +275,33 @@ describe('the openai generator behind the GraphQL API', () => {
       model: 'test-model',
       messages: [{ role: 'user', content: 'Say hello in French' }],
     });
+  });
+
+  it('sends maxTokens as max_tokens, and refuses max_tokens itself, so that one request has one key', async () => {
+    const execute = buildApp();
+
+    const camel = await execute({ input: { prompt: 'p', parameters: { maxTokens: 5 } } });
+    const snake = await execute({ input: { prompt: 'p', parameters: { max_tokens: 5 } } });
+    const both = await execute({ input: { prompt: 'p', parameters: { maxTokens: 5, max_tokens: 100 } } });
+
+    expect(dataOf(camel).generation).toMatchObject({ cacheStatus: 'MISS', parameters: { maxTokens: 5 } });
+    expect(server.requests.map((recorded) => recorded.body)).toEqual([expect.objectContaining({ max_tokens: 5 })]);
+    for (const refused of [snake, both]) {
+      expect(errorCodes(refused)).toEqual(['BAD_USER_INPUT']);
+      expect(refused.errors?.[0]?.message).toBe('parameters has no parameter "max_tokens"');
+    }
+  });
+
+  it(`accepts maxTokens up to ${DEFAULT_OPENAI_MAX_TOKENS} and refuses one more before calling upstream`, async () => {
+    const execute = buildApp();
+
+    const atCap = await execute({ input: { prompt: 'p', parameters: { maxTokens: DEFAULT_OPENAI_MAX_TOKENS } } });
+    const over = await execute({ input: { prompt: 'p', parameters: { maxTokens: DEFAULT_OPENAI_MAX_TOKENS + 1 } } });
+
+    expect(dataOf(atCap).generation?.cacheStatus).toBe('MISS');
+    expect(errorCodes(over)).toEqual(['BAD_USER_INPUT']);
+    expect(over.errors?.[0]?.message).toBe(`parameters.maxTokens must be at most ${DEFAULT_OPENAI_MAX_TOKENS}`);
+    expect(server.requests).toHaveLength(1);
   });
 
   it('reports an upstream 503 as GENERATION_FAILED naming the status', async () => {

@@ -28,10 +28,10 @@ describe('repeats across operations', () => {
     expect(stats.savedMs).toBeCloseTo(2 * first.generationMs, 6);
   });
 
-  it('treats inputs that differ only in parameter order or explicit defaults as the same generation', async () => {
+  it('treats inputs that differ only in parameter order, explicit defaults or nulls as the same generation', async () => {
     const harness = createHarness();
-    const a = { prompt: 'order', model: 'sim-1', parameters: { seed: 1, style: { tone: 'dry', length: 2 } } };
-    const b = { prompt: 'order', parameters: { style: { length: 2.0, tone: 'dry' }, maxTokens: 64, seed: 1 } };
+    const a = { prompt: 'order', model: 'sim-1', parameters: { seed: 1, stop: ['b', 'a'], temperature: 0.5 } };
+    const b = { prompt: 'order', parameters: { temperature: 0.5, stop: ['b', 'a'], maxTokens: 64, topP: null, seed: 1 } };
 
     const first = dataOf(await harness.execute(GenerationDocument, { input: a })).generation!;
     const second = dataOf(await harness.execute(GenerationDocument, { input: b })).generation!;

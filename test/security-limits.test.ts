@@ -1,5 +1,7 @@
 import { getIntrospectionQuery, Lexer, Source, TokenKind } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { JsonObject } from '../src/generation/generator.js';
 import { SECURITY_LIMITS } from '../src/plugins/use-security-limits.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 
@@ -75,7 +77,8 @@ describe('security limits on the shape of an operation', () => {
   });
 
   it(`serves a document of ${SECURITY_LIMITS.tokens} tokens and refuses one of ${SECURITY_LIMITS.tokens + 1}`, async () => {
-    const harness = createHarness();
+    // A generator with a list parameter, as some take a list of token ids.
+    const harness = createHarness({ parameters: z.strictObject({ list: z.array(z.int()).optional() }) as z.ZodType<JsonObject> });
 
     const served = await send(harness, withTokens(SECURITY_LIMITS.tokens));
     const refused = await send(harness, withTokens(SECURITY_LIMITS.tokens + 1));

@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * What a generator is to the service: a function of one canonical request. A generator never
  * sees the cache; it must honour the AbortSignal (timeouts and shutdown abort it).
@@ -26,10 +28,12 @@ export interface Generator {
   readonly defaultModel: string;
   /** The models a request may name. */
   readonly models: readonly string[];
-  /** Applied under the request's parameters before keying. */
-  readonly defaultParameters: Readonly<JsonObject>;
-  /** Checks generator-specific parameters (defaults applied); returns a problem, or undefined. */
-  checkParameters?(parameters: Readonly<JsonObject>): string | undefined;
+  /**
+   * The parameters a request may give: their names, types, ranges and defaults. Parsing gives
+   * what the key covers and `generate` receives; a name it does not know is refused. The service
+   * drops top-level `null`s first: an optional parameter given as null is unset.
+   */
+  readonly parameters: z.ZodType<JsonObject>;
   generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput>;
   /** Resolves when the generator can take work; rejects with the reason when it cannot. */
   checkReady?(signal: AbortSignal): Promise<void>;

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { GencacheError } from '../errors.js';
 import type { GenerationRequest, Generator, GeneratorOutput, JsonValue } from './generator.js';
 
@@ -10,18 +11,41 @@ export interface OpenAIGeneratorOptions {
   readonly model: string;
   /** Allow-list of models. @default [model] */
   readonly models?: readonly string[];
+  /** Largest `maxTokens` a request may ask for. @default 32768 */
+  readonly maxTokens?: number;
+  /** Bytes of an upstream answer read at most; a larger one fails RESPONSE_TOO_LARGE. @default 16 MiB */
+  readonly maxBodyBytes?: number;
 }
+
+export const DEFAULT_OPENAI_MAX_TOKENS = 32_768;
+export const DEFAULT_OPENAI_MAX_BODY_BYTES = 16 * 2 ** 20;
 
 /** Upstream bodies quoted in error messages are cut to this many characters. */
 const MAX_QUOTED_BODY = 200;
+
+/**
+ * The sampling parameters of the chat-completions API that a cached answer may depend on, in
+ * camelCase. None has a default here: unset, the upstream server's own applies.
+ */
+const openAIParameters = (maxTokens: number) =>
+  z.strictObject({
+    maxTokens: z.int().min(1).max(maxTokens).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    topP: z.number().gt(0).max(1).optional(),
+    seed: z.int().optional(),
+    stop: z.array(z.string().min(1).max(256)).max(4).optional(),
+    presencePenalty: z.number().min(-2).max(2).optional(),
+    frequencyPenalty: z.number().min(-2).max(2).optional(),
+  });
 
 const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
 /**
  * A generator backed by any server that speaks OpenAI's chat-completions wire format (vLLM,
- * Ollama, llama.cpp server, OpenAI). The prompt becomes one user message; `parameters` are
- * passed in the request body with camelCase names turned to snake_case (`maxTokens` →
- * `max_tokens`). Non-2xx answers and malformed bodies become GENERATION_FAILED with a short
+ * Ollama, llama.cpp server, OpenAI). The prompt becomes one user message; the declared
+ * `parameters` are passed in the request body with their camelCase names turned to snake_case
+ * (`maxTokens` → `max_tokens`); a snake_case name in a request is unknown, so that one request
+ * has one key. The answer is read up to `maxBodyBytes`. Non-2xx answers and malformed bodies become GENERATION_FAILED with a short
  * reason and the upstream status in the message, which clients see; the upstream's address and
  * what its body said are in the error's cause, which the log shows and clients never do.
  */
@@ -29,7 +53,8 @@ export class OpenAIGenerator implements Generator {
   readonly id = 'openai-chat/1';
   readonly defaultModel: string;
   readonly models: readonly string[];
-  readonly defaultParameters = {};
+  readonly parameters;
+  readonly #maxBodyBytes: number;
   readonly #endpoint: string;
   readonly #modelsEndpoint: string;
   readonly #headers: Record<string, string>;
@@ -37,6 +62,8 @@ export class OpenAIGenerator implements Generator {
   constructor(options: OpenAIGeneratorOptions) {
     this.defaultModel = options.model;
     this.models = options.models?.length ? options.models : [options.model];
+    this.parameters = openAIParameters(options.maxTokens ?? DEFAULT_OPENAI_MAX_TOKENS);
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_OPENAI_MAX_BODY_BYTES;
     const base = options.baseUrl.replace(/\/+$/, '');
     this.#endpoint = `${base}/chat/completions`;
     this.#modelsEndpoint = `${base}/models`;
@@ -69,9 +96,10 @@ export class OpenAIGenerator implements Generator {
     }
     let text: string;
     try {
-      text = await response.text();
+      text = await readText(response, this.#maxBodyBytes);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
+      if (error instanceof GencacheError) throw error;
       throw failed(`upstream answered ${response.status} but the body was cut off`, (error as Error).message, error);
     }
     if (!response.ok) {
@@ -88,6 +116,30 @@ export class OpenAIGenerator implements Generator {
     }
     return { output: content, contentType: 'text/plain' };
   }
+}
+
+/** The body as text, refused RESPONSE_TOO_LARGE (and the rest left unread) past `limit` bytes. */
+async function readText(response: Response, limit: number): Promise<string> {
+  const tooLarge = () =>
+    new GencacheError('RESPONSE_TOO_LARGE', `openai generator: upstream answered ${response.status} with a body over ${limit} bytes`);
+  if (Number(response.headers.get('content-length') ?? 0) > limit) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (response.body === null) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  const reader = response.body.getReader();
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    bytes += chunk.value.byteLength;
+    if (bytes > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 /** A failure: `reason` for clients; `detail` (the upstream's address or words) and the original error for the log only. */

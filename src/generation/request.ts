@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { z } from 'zod';
 import type { InputLimits } from './limits.js';
 import { canonicalJson, generationKey } from '../cache/keys.js';
 import { badUserInput } from '../errors.js';
@@ -15,8 +16,8 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 interface PreparedParameters {
-  /** The given parameters over the generator's defaults. */
-  readonly parameters: JsonObject;
+  /** The parameters as the generator's schema gives them: validated, defaults applied. */
+  readonly parameters: Readonly<JsonObject>;
   readonly canonicalParameters: string;
   /** Why the parameters are refused, if they are. */
   readonly problem: string | undefined;
@@ -28,7 +29,27 @@ const PREPARED_PER_GENERATOR = 1000;
 const PREPARED_MAX_CHARS = 1_000_000;
 const prepared = new WeakMap<Generator, LRUCache<string, PreparedParameters>>();
 
-/** Defaults applied, checked and canonicalised: a pure function of the given parameters, memoised. */
+/** One of zod's issues as a sentence about the parameter it names. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = ['parameters', ...issue.path.map(String)].join('.');
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `${path} has no parameter ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`;
+    case 'too_big':
+      return `${path} must be ${issue.inclusive === false ? 'less than' : 'at most'} ${String(issue.maximum)}${issue.origin === 'array' ? ' items' : issue.origin === 'string' ? ' characters' : ''}`;
+    case 'too_small':
+      return `${path} must be ${issue.inclusive === false ? 'more than' : 'at least'} ${String(issue.minimum)}${issue.origin === 'array' ? ' items' : issue.origin === 'string' ? ' characters' : ''}`;
+    case 'invalid_type':
+      return `${path} must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}`;
+    default:
+      return `${path}: ${issue.message}`;
+  }
+}
+
+/**
+ * The given parameters parsed by the generator's schema (top-level nulls dropped first: unset)
+ * and canonicalised: a pure function of the given parameters, memoised.
+ */
 function prepareParameters(generator: Generator, given: Record<string, unknown>, givenJson: string): PreparedParameters {
   let memo = prepared.get(generator);
   if (memo === undefined) {
@@ -37,13 +58,16 @@ function prepareParameters(generator: Generator, given: Record<string, unknown>,
   }
   let result = memo.get(givenJson);
   if (result === undefined) {
-    // Shared by every request with these parameters: frozen.
-    const parameters = Object.freeze({ ...generator.defaultParameters, ...given }) as JsonObject;
+    const set = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== null));
+    const parsed = generator.parameters.safeParse(set);
+    let parameters: Readonly<JsonObject> = Object.freeze({});
     let canonicalParameters = '';
-    let problem = generator.checkParameters?.(parameters);
-    if (problem !== undefined) {
-      problem = `parameters: ${problem}`;
+    let problem: string | undefined;
+    if (!parsed.success) {
+      problem = parsed.error.issues.map(describeIssue).join('; ');
     } else {
+      // Shared by every request with these parameters: frozen.
+      parameters = Object.freeze(parsed.data);
       try {
         canonicalParameters = canonicalJson(parameters);
       } catch (error) {

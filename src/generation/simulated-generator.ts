@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { GenerationRequest, Generator, GeneratorOutput, JsonObject } from './generator.js';
+import { z } from 'zod';
+import type { GenerationRequest, Generator, GeneratorOutput } from './generator.js';
 
 export interface SimulatedGeneratorOptions {
   /** Milliseconds each generation takes. @default 1000 */
@@ -11,8 +12,19 @@ export interface SimulatedGeneratorOptions {
 
 export const SIMULATED_MODELS = ['sim-1', 'sim-2'] as const;
 export const DEFAULT_LATENCY_MS = 1000;
-/** Largest `maxTokens` the simulated generator accepts. */
-export const SIMULATED_MAX_TOKENS = 1_000_000;
+/** Largest `maxTokens` the simulated generator accepts: an output of at most about 90 KB. */
+export const SIMULATED_MAX_TOKENS = 8192;
+
+/** The parameters of the simulated generator: those of an LLM, each part of the key. */
+export const simulatedParameters = z.strictObject({
+  /** Words of output. */
+  maxTokens: z.int().min(1).max(SIMULATED_MAX_TOKENS).default(64),
+  temperature: z.number().min(0).max(2).default(0.7),
+  topP: z.number().gt(0).max(1).optional(),
+  seed: z.int().optional(),
+  /** Up to 4 stop sequences. */
+  stop: z.array(z.string().min(1).max(256)).max(4).optional(),
+});
 
 const WORDS = [
   'amber', 'basalt', 'cedar', 'delta', 'ember', 'fjord', 'granite', 'harbor', 'iris', 'juniper',
@@ -24,30 +36,20 @@ const WORDS = [
 /**
  * The embedded generator: output is a pure function of the request key, produced after a fixed
  * latency, so the cache's effects are real and visible without a GPU. `parameters.maxTokens`
- * (default 64) sets the output length in words.
+ * (default 64) sets the output length in words; the other parameters only change the key, and
+ * so the words.
  */
 export class SimulatedGenerator implements Generator {
   readonly id: string = 'simulated/1';
   readonly defaultModel: string;
   readonly models: readonly string[];
-  readonly defaultParameters = { maxTokens: 64, temperature: 0.7 };
+  readonly parameters = simulatedParameters;
   readonly latencyMs: number;
 
   constructor(options: SimulatedGeneratorOptions = {}) {
     this.latencyMs = options.latencyMs ?? DEFAULT_LATENCY_MS;
     this.models = options.models?.length ? options.models : SIMULATED_MODELS;
     this.defaultModel = this.models[0] ?? SIMULATED_MODELS[0];
-  }
-
-  checkParameters(parameters: Readonly<JsonObject>): string | undefined {
-    const { maxTokens, temperature } = parameters;
-    if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > SIMULATED_MAX_TOKENS) {
-      return `maxTokens must be an integer from 1 to ${SIMULATED_MAX_TOKENS}, got ${JSON.stringify(maxTokens)}`;
-    }
-    if (typeof temperature !== 'number' || temperature < 0 || temperature > 2) {
-      return `temperature must be a number from 0 to 2, got ${JSON.stringify(temperature)}`;
-    }
-    return undefined;
   }
 
   async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {

@@ -3,7 +3,9 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
 import { onTestFinished } from 'vitest';
 import { createApp, type App, type AppOverrides } from '../../src/app.js';
+import type { z } from 'zod';
 import type { MemoryStore } from '../../src/cache/memory-store.js';
+import type { JsonObject } from '../../src/generation/generator.js';
 import { createHttpServer } from '../../src/http-server.js';
 import { createLogger } from '../../src/logger.js';
 import { GenerationDocument } from '../../src/generated/graphql.js';
@@ -39,12 +41,14 @@ export interface HarnessOptions extends Omit<AppOverrides, 'generator'> {
   readonly env?: Record<string, string>;
   /** Latency of the instrumented generator. @default 0 */
   readonly latencyMs?: number;
+  /** Parameters for the instrumented generator to declare. @default the simulated generator's */
+  readonly parameters?: z.ZodType<JsonObject>;
 }
 
 /** The app as the entry point builds it, with an instrumented simulated generator and a silent logger. */
 export function createHarness(options: HarnessOptions = {}): Harness {
-  const { env, latencyMs = 0, ...overrides } = options;
-  const generator = new InstrumentedGenerator({ latencyMs });
+  const { env, latencyMs = 0, parameters, ...overrides } = options;
+  const generator = new InstrumentedGenerator({ latencyMs, ...(parameters && { parameters }) });
   const app = createApp(testConfig(env), { logger: createLogger('silent'), defaultMetrics: false, ...overrides, generator });
   return {
     ...app,

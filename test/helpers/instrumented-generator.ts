@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { GenerationRequest, Generator, GeneratorOutput, JsonObject } from '../../src/generation/generator.js';
 import { SimulatedGenerator, type SimulatedGeneratorOptions } from '../../src/generation/simulated-generator.js';
 
@@ -19,9 +20,12 @@ export class InstrumentedGenerator implements Generator {
   readonly calls: GenerationRequest[] = [];
   behaviour: Behaviour = { kind: 'generate' };
   readonly #inner: SimulatedGenerator;
+  readonly #parameters: z.ZodType<JsonObject> | undefined;
 
-  constructor(options: SimulatedGeneratorOptions = { latencyMs: 0 }) {
+  /** `parameters`: other parameters to declare than the simulated generator's. */
+  constructor(options: SimulatedGeneratorOptions & { readonly parameters?: z.ZodType<JsonObject> } = { latencyMs: 0 }) {
     this.#inner = new SimulatedGenerator(options);
+    this.#parameters = options.parameters;
   }
 
   get id() {
@@ -33,12 +37,8 @@ export class InstrumentedGenerator implements Generator {
   get models() {
     return this.#inner.models;
   }
-  get defaultParameters() {
-    return this.#inner.defaultParameters;
-  }
-
-  checkParameters(parameters: Readonly<JsonObject>): string | undefined {
-    return this.#inner.checkParameters(parameters);
+  get parameters(): z.ZodType<JsonObject> {
+    return this.#parameters ?? this.#inner.parameters;
   }
 
   async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {

@@ -13,7 +13,9 @@ export type OpenAIServerBehaviour =
   /** Never answer; the request stays open until the client goes away. */
   | { readonly kind: 'hold' }
   /** 200 headers and the start of a body, then the connection is destroyed. */
-  | { readonly kind: 'cut-off' };
+  | { readonly kind: 'cut-off' }
+  /** 200 and a chunked body without end, 64 KiB a chunk, until the client goes away. */
+  | { readonly kind: 'endless' };
 
 export interface RecordedRequest {
   readonly method: string;
@@ -118,6 +120,16 @@ export async function startOpenAIServer(
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
           res.write('{"choices":', () => res.destroy());
           break;
+        case 'endless': {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const chunk = `{"pad":"${'x'.repeat(64 * 1024)}"}`;
+          const more = () => {
+            while (!res.destroyed && res.write(chunk));
+            if (!res.destroyed) res.once('drain', more);
+          };
+          more();
+          break;
+        }
       }
       notify();
     });
