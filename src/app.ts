@@ -98,6 +98,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     corsOrigins: config.corsOrigins,
     maxSubscriptions: config.maxSubscriptions,
     maxGenerationsPerOperation: config.maxGenerationsPerOperation,
+    trustedDocuments: config.trustedDocuments,
     metrics: metrics.registry,
     plugins: overrides.plugins,
     fastLane: overrides.fastLane,

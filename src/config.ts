@@ -14,6 +14,7 @@ import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
 import { DEFAULT_MAX_GENERATIONS_PER_OPERATION } from './plugins/use-generation-limit.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS } from './plugins/use-subscription-limit.js';
+import type { TrustedDocumentsSettings } from './plugins/use-trusted-documents.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from './websocket.js';
 
 /**
@@ -64,6 +65,8 @@ export interface Config {
   readonly maxGenerationsPerOperation: number;
   /** How long a shutdown waits for requests under way before aborting their generations. */
   readonly shutdownGraceMs: number;
+  /** Which documents operations may send: any, or only those of src/generated/persisted-documents.json. */
+  readonly trustedDocuments: TrustedDocumentsSettings;
   readonly logLevel: LogLevel;
 }
 
@@ -121,12 +124,19 @@ const environmentSchema = z.object({
   MAX_GENERATIONS_PER_OPERATION: int(1, 100_000).default(DEFAULT_MAX_GENERATIONS_PER_OPERATION),
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(DEFAULT_SHUTDOWN_GRACE_MS),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 10_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
+  TRUSTED_DOCUMENTS: flag.default(false),
+  TRUSTED_DOCUMENTS_ADMIN_BYPASS: flag.default(false),
   // Variables of features still to come: refused rather than accepted and ignored.
   REDIS_URL: notSupportedYet('a shared Redis tier'),
   CACHE_NAMESPACE: notSupportedYet('a shared Redis tier'),
   CACHE_SNAPSHOT_PATH: notSupportedYet('cache snapshots'),
   CACHE_SNAPSHOT_INTERVAL_SECONDS: notSupportedYet('cache snapshots'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((env, context) => {
+  // A bypass of a check that is off would be accepted and do nothing.
+  if (env.TRUSTED_DOCUMENTS_ADMIN_BYPASS && !env.TRUSTED_DOCUMENTS) {
+    context.addIssue({ code: 'custom', path: ['TRUSTED_DOCUMENTS_ADMIN_BYPASS'], message: 'has no effect without TRUSTED_DOCUMENTS=1; set both, or unset it' });
+  }
 });
 
 /** Raised when the environment does not describe a valid configuration; lists every problem. */
@@ -194,6 +204,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     maxGenerationsPerOperation: env.MAX_GENERATIONS_PER_OPERATION,
+    trustedDocuments: Object.freeze({ enabled: env.TRUSTED_DOCUMENTS, adminBypass: env.TRUSTED_DOCUMENTS_ADMIN_BYPASS }),
     logLevel: env.LOG_LEVEL,
   });
 }

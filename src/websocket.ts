@@ -1,10 +1,10 @@
-import type { Server } from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import type { IncomingMessage, Server } from 'node:http';
+import { GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { createGraphQLError } from 'graphql-yoga';
+import { createGraphQLError, isAsyncIterable, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import { GencacheError } from './errors.js';
-import type { GencacheYoga } from './yoga.js';
+import type { GencacheYoga, ServerContext } from './yoga.js';
 
 /** Yoga's enveloped execute and subscribe, carried to graphql-ws through the root value. */
 interface EnvelopedRoot {
@@ -19,9 +19,11 @@ export interface WebSocketEndpoint {
 
 /**
  * Serves the graphql-ws protocol on Yoga's endpoint of an HTTP server, through Yoga's own
- * envelop (schema, context, plugins), so subscriptions behave as over SSE. Credentials come from
- * the `authorization` connection parameter or the upgrade request's header. A message is
- * limited to `maxPayload` bytes, as an HTTP body is.
+ * envelop (schema, context, plugins), so subscriptions behave as over SSE. Before that, Yoga's
+ * `onParams` hooks see the operation's parameters, as they see those of every HTTP request (the
+ * fast lane's too): a plugin that refuses or rewrites parameters (trusted documents) holds on this
+ * transport as well. Credentials come from the `authorization` connection parameter or the
+ * upgrade request's header. A message is limited to `maxPayload` bytes, as an HTTP body is.
  */
 /** Subscriptions open at once on one graphql-ws connection. */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 10;
@@ -36,6 +38,8 @@ export interface WebSocketLimits {
 export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { maxPayload, maxSubscriptionsPerConnection }: WebSocketLimits): WebSocketEndpoint {
   // A message over the body limit of HTTP closes the socket (1009) before it is read whole.
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload });
+  // Yoga's whole list, in its order, as its HTTP handling runs them.
+  const paramsHooks = (yoga as unknown as { plugins: Plugin[] }).plugins.flatMap((plugin) => (plugin.onParams ? [plugin.onParams] : []));
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
@@ -49,18 +53,21 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
           );
           return [createGraphQLError(refusal.message, { originalError: refusal })];
         }
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        const initial = {
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
-          params,
+          params: params as GraphQLParams,
           connectionParams: ctx.connectionParams,
-        });
+        };
+        const refused = await runParamsHooks(paramsHooks, yoga, initial);
+        if (refused !== undefined) return refused;
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
         const args: ExecutionArgs = {
           schema,
-          operationName: params.operationName,
-          document: parse(params.query),
-          variableValues: params.variables,
+          operationName: initial.params.operationName,
+          document: parse(initial.params.query),
+          variableValues: initial.params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe } satisfies EnvelopedRoot,
         };
@@ -76,4 +83,57 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+type ParamsHook = NonNullable<Plugin['onParams']>;
+
+/**
+ * Runs Yoga's `onParams` hooks on a graphql-ws operation's parameters, as Yoga's
+ * `getResultForParams` runs them on an HTTP request's, with the upgrade request as the request and
+ * the operation's initial context as the server context. `params` is replaced by what they set.
+ * Resolves the errors of a refusal, which graphql-ws sends as the operation's `error` message: a
+ * GraphQL error a hook threw, or the errors of a result it set in place of execution. A result
+ * without errors (a response cache's hit) is not used: graphql-ws executes every operation itself.
+ * Anything else a hook throws is a defect, and closes the socket as graphql-ws does.
+ */
+async function runParamsHooks(
+  hooks: readonly ParamsHook[],
+  yoga: GencacheYoga,
+  initial: ServerContext & { readonly req: IncomingMessage; params: GraphQLParams },
+): Promise<GraphQLError[] | undefined> {
+  const { req } = initial;
+  const request = new yoga.fetchAPI.Request(urlOf(req), { method: req.method, headers: req.headers as Record<string, string> });
+  let result: ExecutionResult | AsyncIterable<ExecutionResult> | undefined;
+  try {
+    for (const hook of hooks) {
+      await hook({
+        params: initial.params,
+        request,
+        setParams: (next) => void (initial.params = next),
+        paramsHandler: yoga.handleParams as never,
+        setParamsHandler: () => undefined,
+        setResult: (next) => void (result = next),
+        fetchAPI: yoga.fetchAPI,
+        context: initial as never,
+      });
+    }
+  } catch (error) {
+    if (error instanceof GraphQLError) return [withoutHttp(error)];
+    throw error;
+  }
+  if (result === undefined || isAsyncIterable(result) || result.errors === undefined) return undefined;
+  return result.errors.map(withoutHttp);
+}
+
+/** The URL of the upgrade request; a Host that makes no URL is taken for localhost. */
+function urlOf(req: IncomingMessage): string {
+  const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
+  return URL.canParse(url) ? url : `http://localhost${req.url ?? '/'}`;
+}
+
+/** The error without its HTTP status, which Yoga strips from HTTP answers and graphql-ws would send. */
+function withoutHttp(error: GraphQLError): GraphQLError {
+  if (error.extensions['http'] === undefined) return error;
+  const { http: _http, ...extensions } = error.extensions;
+  return createGraphQLError(error.message, { extensions, originalError: error.originalError });
 }

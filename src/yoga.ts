@@ -15,6 +15,7 @@ import { createContext, type Context, type ContextDependencies } from './context
 import { GencacheError } from './errors.js';
 import { createFastLane, type FastLane } from './fast-lane.js';
 import { ExampleDocument } from './generated/graphql.js';
+import persistedDocuments from './generated/persisted-documents.json' with { type: 'json' };
 import type { Generator } from './generation/generator.js';
 import type { Logger } from './logger.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
@@ -26,6 +27,7 @@ import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
 import { useSecurityLimits } from './plugins/use-security-limits.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS, useSubscriptionLimit } from './plugins/use-subscription-limit.js';
+import { useTrustedDocuments, type TrustedDocumentsSettings } from './plugins/use-trusted-documents.js';
 import { schema } from './schema/index.js';
 
 export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'authenticate'> {
@@ -39,6 +41,12 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
   readonly maxSubscriptions?: number;
   /** Generations one operation may ask for, counted before it runs. @default 100 */
   readonly maxGenerationsPerOperation?: number;
+  /**
+   * Whether only the documents of src/generated/persisted-documents.json run, and whether an admin
+   * (as the admin surface grants it: the bearer token, or a loopback client while there is no
+   * token) may still send any. @default off
+   */
+  readonly trustedDocuments?: TrustedDocumentsSettings;
   /** Served at /metrics. */
   readonly metrics: Registry;
   /**
@@ -110,15 +118,25 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
+  const { service, cache, statsFeed, logger, generator, adminToken, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, trustedDocuments = { enabled: false, adminBypass: false }, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
   const dependencies: ContextDependencies = { service, cache, statsFeed, logger, authenticate: createAdminAuthenticator(adminToken) };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
+  const isAdmin = (sources: Partial<YogaInitialContext> & ServerContext) => dependencies.authenticate(credentialsOf(sources)) === 'granted';
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness
   // and metrics endpoints answer their own paths; CSRF prevention lets every JSON POST through.
   const csrfPrevention = useCsrfPrevention();
   const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled }), useMetricsEndpoint(metrics)];
-  // Security limits first, then the other endpoints, compilation, and what annotates results.
+  // Trusted documents first (which documents may be parsed at all), then the security limits, the
+  // other endpoints, compilation, and what annotates results.
   const yogaPlugins = [
+    ...(trustedDocuments.enabled
+      ? [
+          useTrustedDocuments<ServerContext>({
+            manifest: persistedDocuments,
+            allowAnyDocument: trustedDocuments.adminBypass ? ({ request, context }) => isAdmin({ ...context, request }) : undefined,
+          }),
+        ]
+      : []),
     ...useSecurityLimits(),
     useGenerationLimit(maxGenerationsPerOperation),
     useSubscriptionLimit(maxSubscriptions),

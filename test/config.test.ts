@@ -29,6 +29,8 @@ describe('loadConfig defaults', () => {
     ['GENERATOR_LATENCY_MS', (config) => config.generator.latencyMs, 1000],
     ['GENERATOR_MODELS', (config) => config.generator.models, []],
     ['ADMIN_TOKEN', (config) => config.adminToken, undefined],
+    ['TRUSTED_DOCUMENTS', (config) => config.trustedDocuments.enabled, false],
+    ['TRUSTED_DOCUMENTS_ADMIN_BYPASS', (config) => config.trustedDocuments.adminBypass, false],
     ['LOG_LEVEL', (config) => config.logLevel, 'info'],
   ])('unset %s gives the documented default', (_variable, read, expected) => {
     expect(read(defaults)).toEqual(expected);
@@ -80,6 +82,14 @@ describe('loadConfig values', () => {
     expect(loadConfig({ ADMIN_TOKEN: '0123456789abcdef' }).adminToken).toBe('0123456789abcdef');
   });
 
+  it.each(['1', 'true'])('TRUSTED_DOCUMENTS=%s runs trusted documents only, with no admin bypass', (value) => {
+    expect(loadConfig({ TRUSTED_DOCUMENTS: value }).trustedDocuments).toEqual({ enabled: true, adminBypass: false });
+  });
+
+  it('reads TRUSTED_DOCUMENTS_ADMIN_BYPASS=1 alongside TRUSTED_DOCUMENTS=1', () => {
+    expect(loadConfig({ TRUSTED_DOCUMENTS: '1', TRUSTED_DOCUMENTS_ADMIN_BYPASS: '1' }).trustedDocuments).toEqual({ enabled: true, adminBypass: true });
+  });
+
   it('ignores variables it does not know', () => {
     expect(loadConfig({ PATH: '/usr/bin', HOME: '/root', PORT: '4001' }).port).toBe(4001);
   });
@@ -129,6 +139,8 @@ describe('loadConfig invalid values', () => {
     ['MAX_GENERATIONS_PER_OPERATION', '0'],
     ['MAX_SUBSCRIPTIONS_PER_CONNECTION', '0'],
     ['MAX_PARAMETERS_DEPTH', '65'],
+    ['TRUSTED_DOCUMENTS', 'yes'],
+    ['TRUSTED_DOCUMENTS_ADMIN_BYPASS', 'on'],
     ['LOG_LEVEL', 'loud'],
   ])(
     '%s=%s is rejected with a ConfigError naming the variable',
@@ -160,6 +172,16 @@ describe('loadConfig invalid values', () => {
   it('reads CORS_ORIGINS as a comma-separated list of origins, empty by default', () => {
     expect(loadConfig({}).corsOrigins).toEqual([]);
     expect(loadConfig({ CORS_ORIGINS: 'https://ui.example, http://localhost:5173,' }).corsOrigins).toEqual(['https://ui.example', 'http://localhost:5173']);
+  });
+
+  it.each(['1', 'true'])('refuses TRUSTED_DOCUMENTS_ADMIN_BYPASS=%s without TRUSTED_DOCUMENTS=1: a bypass of a check that is off', (value) => {
+    const environments: Record<string, string>[] = [{ TRUSTED_DOCUMENTS_ADMIN_BYPASS: value }, { TRUSTED_DOCUMENTS: '0', TRUSTED_DOCUMENTS_ADMIN_BYPASS: value }];
+    for (const environment of environments) {
+      const error = configError(environment);
+
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toMatch(/^TRUSTED_DOCUMENTS_ADMIN_BYPASS: has no effect without TRUSTED_DOCUMENTS=1/);
+    }
   });
 
   it('quotes the value it rejected', () => {
@@ -207,6 +229,7 @@ describe('loadConfig result', () => {
     ['generator.models', config.generator.models],
     ['generator.openai', config.generator.openai],
     ['limits', config.limits],
+    ['trustedDocuments', config.trustedDocuments],
   ])('%s is frozen', (_name, part) => {
     expect(Object.isFrozen(part)).toBe(true);
   });
