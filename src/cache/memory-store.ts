@@ -161,14 +161,21 @@ export class MemoryStore implements CacheStore {
    */
   configure(update: Partial<CacheSettings>): CacheSettings {
     const next = checkCacheSettings({ ...this.#settings, ...update });
-    const current = this.#settings;
     this.#settings = next;
     if (!next.enabled) {
       if (this.#lru.size > 0) this.clear('disabled');
-    } else if (next.maxEntries !== current.maxEntries || next.maxBytes !== current.maxBytes) {
-      // lru-cache bounds are fixed at construction: move the live entries, least recent first,
-      // into a cache with the new bounds, which evicts from the least recent end while over them.
+    } else if (next.maxEntries !== this.#lru.max || next.maxBytes !== this.#lru.maxSize) {
+      // Against the bounds in force, not the old settings: bounds changed while the cache was off
+      // apply when it is turned on. lru-cache's bounds are fixed at construction: evict the least
+      // recent while over a new bound (inserting into a smaller cache would drop a record larger
+      // than the new maxBytes without an EVICT), then move the rest, least recent first, into a
+      // cache with the new bounds.
       this.#purgeExpired();
+      while (this.#lru.size > next.maxEntries) {
+        this.#entryBoundEvictionDue = true;
+        this.#lru.pop();
+      }
+      while (this.#lru.calculatedSize > next.maxBytes) this.#lru.pop();
       const previous = this.#lru;
       this.#lru = this.#createLru(next);
       for (const [key, { value: entry }] of previous.dump()) {
