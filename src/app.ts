@@ -83,6 +83,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     concurrency: config.generator.concurrency,
     queueMax: config.generator.queueMax,
     timeoutMs: config.generator.timeoutMs,
+    maxOutputBytes: config.maxOutputBytes,
     now: overrides.now,
   });
   const statsFeed = new StatsFeed<GenerationStats>(() => service.stats());
@@ -98,6 +99,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     corsOrigins: config.corsOrigins,
     maxSubscriptions: config.maxSubscriptions,
     maxGenerationsPerOperation: config.maxGenerationsPerOperation,
+    maxResponseBytes: config.maxResponseBytes,
     trustedDocuments: config.trustedDocuments,
     metrics: metrics.registry,
     plugins: overrides.plugins,

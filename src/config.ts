@@ -8,9 +8,10 @@ import {
   DEFAULT_MAX_PROMPT_LENGTH,
   type InputLimits,
 } from './generation/limits.js';
-import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GENERATOR_TIMEOUT_MS } from './generation/service.js';
+import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GENERATOR_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES } from './generation/service.js';
 import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
 
+import { DEFAULT_MAX_RESPONSE_BYTES } from './context.js';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
 import { DEFAULT_MAX_GENERATIONS_PER_OPERATION } from './plugins/use-generation-limit.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS } from './plugins/use-subscription-limit.js';
@@ -63,6 +64,9 @@ export interface Config {
   readonly maxSubscriptionsPerConnection: number;
   /** Generations one operation may ask for, counted before it runs. */
   readonly maxGenerationsPerOperation: number;
+  /** UTF-8 bytes of one generation's output, and of the outputs of one response. */
+  readonly maxOutputBytes: number;
+  readonly maxResponseBytes: number;
   /** How long a shutdown waits for requests under way before aborting their generations. */
   readonly shutdownGraceMs: number;
   /** Which documents operations may send: any, or only those of src/generated/persisted-documents.json. */
@@ -122,6 +126,8 @@ const environmentSchema = z.object({
   MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
   MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
   MAX_GENERATIONS_PER_OPERATION: int(1, 100_000).default(DEFAULT_MAX_GENERATIONS_PER_OPERATION),
+  MAX_OUTPUT_BYTES: int(1024, 256 * MIB).default(DEFAULT_MAX_OUTPUT_BYTES),
+  MAX_RESPONSE_BYTES: int(1024, 512 * MIB).default(DEFAULT_MAX_RESPONSE_BYTES),
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(DEFAULT_SHUTDOWN_GRACE_MS),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 10_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
   TRUSTED_DOCUMENTS: flag.default(false),
@@ -204,6 +210,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     maxGenerationsPerOperation: env.MAX_GENERATIONS_PER_OPERATION,
+    maxOutputBytes: env.MAX_OUTPUT_BYTES,
+    maxResponseBytes: env.MAX_RESPONSE_BYTES,
     trustedDocuments: Object.freeze({ enabled: env.TRUSTED_DOCUMENTS, adminBypass: env.TRUSTED_DOCUMENTS_ADMIN_BYPASS }),
     logLevel: env.LOG_LEVEL,
   });

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { AdminAccess, AdminAuthenticator, AdminCredentials } from './auth.js';
 import type { CacheStore } from './cache/store.js';
+import { GencacheError } from './errors.js';
 import type { GenerationRequest } from './generation/generator.js';
 import type { CacheStatus, GenerationResult, GenerationService, GenerationStats, LoadOptions } from './generation/service.js';
 import type { StatsFeed } from './generation/stats-feed.js';
@@ -17,10 +18,15 @@ export interface ContextDependencies {
   readonly statsFeed: StatsFeed<GenerationStats>;
   readonly logger: Logger;
   readonly authenticate: AdminAuthenticator;
+  /** UTF-8 bytes of the outputs one response may carry. @default 32 MiB */
+  readonly maxResponseBytes?: number;
 }
 
+/** UTF-8 bytes of the generation outputs of one response. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 2 ** 20;
+
 /** What each operation's resolvers see. */
-export interface Context extends Omit<ContextDependencies, 'authenticate'> {
+export interface Context extends Omit<ContextDependencies, 'authenticate' | 'maxResponseBytes'> {
   /** Whether this operation may use the admin surface; worked out on first use. */
   adminAccess(): AdminAccess;
   /**
@@ -34,6 +40,11 @@ export interface Context extends Omit<ContextDependencies, 'authenticate'> {
    * Undefined until the first generation is served.
    */
   cacheReport: Record<string, { key: string; status: CacheStatus }> | undefined;
+  /**
+   * A generation's output, counted into this response: past the response limit it is refused
+   * with RESPONSE_TOO_LARGE instead, so that no response grows without bound.
+   */
+  respondWith(output: string): string;
 }
 
 /**
@@ -57,11 +68,14 @@ class CountingPromiseMap<V> extends Map<string, V> {
  * Credentials are read only when an admin field asks: most operations never do.
  */
 export function createContext(
-  { service, cache, statsFeed, logger, authenticate }: ContextDependencies,
+  { service, cache, statsFeed, logger, authenticate, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES }: ContextDependencies,
   credentials: () => AdminCredentials,
 ): Context {
   const loaders = new Map<string, { readonly loader: GenerationLoader; readonly memo: CountingPromiseMap<unknown> }>();
+  // This operation's turn in the generator queue.
+  const operation = {};
   let access: AdminAccess | undefined;
+  let responseBytes = 0;
   return {
     service,
     cache,
@@ -74,7 +88,7 @@ export function createContext(
       let memoised = loaders.get(id);
       if (memoised === undefined) {
         const memo = new CountingPromiseMap<Promise<GenerationResult | null>>(() => service.noteDeduplicated());
-        const loader: GenerationLoader = new DataLoader((requests) => service.loadMany(requests, options), {
+        const loader: GenerationLoader = new DataLoader((requests) => service.loadMany(requests, { ...options, operation }), {
           cacheKeyFn: (each) => each.key,
           cacheMap: memo,
         });
@@ -91,6 +105,15 @@ export function createContext(
         }
       }
       return loader.load(request);
+    },
+    respondWith(output) {
+      // Characters bound bytes from below: most outputs are counted without encoding them.
+      const bytes = output.length * 3 <= maxResponseBytes - responseBytes ? output.length : Buffer.byteLength(output);
+      responseBytes += bytes;
+      if (responseBytes > maxResponseBytes) {
+        throw new GencacheError('RESPONSE_TOO_LARGE', `the outputs of this response pass ${maxResponseBytes} bytes; ask for fewer generations at once`);
+      }
+      return output;
     },
   };
 }

@@ -137,6 +137,8 @@ describe('loadConfig invalid values', () => {
     ['MAX_SUBSCRIPTIONS', '0'],
     ['SHUTDOWN_GRACE_MS', '-1'],
     ['MAX_GENERATIONS_PER_OPERATION', '0'],
+    ['MAX_OUTPUT_BYTES', '1023'],
+    ['MAX_RESPONSE_BYTES', '1023'],
     ['MAX_SUBSCRIPTIONS_PER_CONNECTION', '0'],
     ['MAX_PARAMETERS_DEPTH', '65'],
     ['TRUSTED_DOCUMENTS', 'yes'],

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { CacheEntry, CacheStore, CacheStoreStats, GenerationRecord } from '../cache/store.js';
 import { GencacheError } from '../errors.js';
+import { FairQueue, type QueuedTask } from './fair-queue.js';
 import type { GenerationRequest, Generator, GeneratorOutput } from './generator.js';
 import { DEFAULT_INPUT_LIMITS, type InputLimits } from './limits.js';
 import { toGenerationRequest, type GenerationInput } from './request.js';
@@ -9,7 +9,8 @@ import { toGenerationRequest, type GenerationInput } from './request.js';
 /**
  * The generation service: looks requests up in the result cache, joins a generation already in
  * flight for the same key (single-flight), runs the rest on the generator through a concurrency
- * limiter with a bounded queue and a timeout, and stores successes.
+ * limiter with a bounded queue that is fair across operations and a timeout, and stores
+ * successes.
  *
  * Invariants: at most one generation per key runs at a time; a failure reaches every waiter of
  * that generation and is never stored; `inFlight` and `queued` return to 0 when all settle.
@@ -28,6 +29,11 @@ export interface LoadOptions {
   readonly policy: CachePolicy;
   /** TTL of what this load stores; default: the cache's; 0: no expiry. */
   readonly ttlSeconds?: number | undefined;
+  /**
+   * The operation the load is for: the generator queue takes the operations with queued
+   * generations in turn. @default one operation shared by every load without one
+   */
+  readonly operation?: object | undefined;
 }
 
 export interface GenerationResult {
@@ -56,6 +62,8 @@ export interface GenerationStats extends CacheStoreStats {
 export const DEFAULT_GENERATOR_CONCURRENCY = 4;
 export const DEFAULT_GENERATOR_QUEUE_MAX = 1000;
 export const DEFAULT_GENERATOR_TIMEOUT_MS = 300_000;
+/** UTF-8 bytes of one generation's output: 4 MiB, a large image as base64. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 2 ** 20;
 
 export interface GenerationServiceOptions {
   readonly generator: Generator;
@@ -68,6 +76,8 @@ export interface GenerationServiceOptions {
   readonly queueMax?: number;
   /** A generation running longer fails with GENERATION_TIMEOUT. @default 300000 */
   readonly timeoutMs?: number;
+  /** A longer output fails with RESPONSE_TOO_LARGE and is not stored. @default 4 MiB */
+  readonly maxOutputBytes?: number;
   /** Clock in epoch milliseconds. @default Date.now */
   readonly now?: () => number;
 }
@@ -80,7 +90,12 @@ interface FlightStorage {
 
 interface Flight extends FlightStorage {
   readonly promise: Promise<{ record: GenerationRecord; entry: CacheEntry | undefined }>;
+  /** Its place in the generator queue. */
+  readonly task: QueuedTask;
 }
+
+/** The operation of loads that name none. */
+const ANY_OPERATION = {};
 
 /** Counts since the service was created; they never go back, so metrics can export them as counters. */
 export interface GenerationTotals {
@@ -122,9 +137,10 @@ export class GenerationService {
   readonly limits: InputLimits;
   readonly #generator: Generator;
   readonly #cache: CacheStore;
-  readonly #limit: LimitFunction;
+  readonly #queue: FairQueue;
   readonly #capacity: number;
   readonly #timeoutMs: number;
+  readonly #maxOutputBytes: number;
   readonly #now: () => number;
   readonly #flights = new Map<string, Flight>();
   readonly #shutdown = new AbortController();
@@ -138,9 +154,10 @@ export class GenerationService {
     this.#cache = options.cache;
     this.limits = options.limits ?? DEFAULT_INPUT_LIMITS;
     const concurrency = options.concurrency ?? DEFAULT_GENERATOR_CONCURRENCY;
-    this.#limit = pLimit(concurrency);
+    this.#queue = new FairQueue(concurrency);
     this.#capacity = concurrency + (options.queueMax ?? DEFAULT_GENERATOR_QUEUE_MAX);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_GENERATOR_TIMEOUT_MS;
+    this.#maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     this.#now = options.now ?? Date.now;
     this.#since = this.#now();
   }
@@ -240,8 +257,8 @@ export class GenerationService {
       generationErrors: since('generationErrors'),
       savedMs: since('savedMs'),
       hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
-      inFlight: this.#limit.activeCount,
-      queued: this.#limit.pendingCount,
+      inFlight: this.#queue.activeCount,
+      queued: this.#queue.pendingCount,
       since: this.#since,
     };
   }
@@ -262,7 +279,7 @@ export class GenerationService {
   #load(
     request: GenerationRequest,
     entry: CacheEntry | null | undefined,
-    { policy, ttlSeconds }: LoadOptions,
+    { policy, ttlSeconds, operation = ANY_OPERATION }: LoadOptions,
   ): GenerationResult | null | Promise<GenerationResult | null> {
     const store = policy !== 'NO_STORE' && policy !== 'CACHE_ONLY';
     if (entry) return this.#hit(entry);
@@ -274,12 +291,14 @@ export class GenerationService {
     if (flight !== undefined) {
       this.#totals.coalesced++;
       status = 'COALESCED';
+      // Still queued: this operation's turn may start it as well.
+      this.#queue.share(flight.task, operation);
       if (store && !flight.store) {
         flight.store = true;
         flight.ttlSeconds = ttlSeconds;
       }
     } else {
-      flight = this.#startFlight(request, store, ttlSeconds);
+      flight = this.#startFlight(request, operation, store, ttlSeconds);
       status = readsCache(policy) ? 'MISS' : 'BYPASS';
     }
     return flight.promise.then(({ record, entry }) => ({ record, status, expiresAt: entry?.expiresAt }));
@@ -291,14 +310,15 @@ export class GenerationService {
     return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
   }
 
-  #startFlight(request: GenerationRequest, store: boolean, ttlSeconds: number | undefined): Flight {
-    const { activeCount, pendingCount } = this.#limit;
+  #startFlight(request: GenerationRequest, operation: object, store: boolean, ttlSeconds: number | undefined): Flight {
+    const { activeCount, pendingCount } = this.#queue;
     if (activeCount + pendingCount >= this.#capacity) {
       throw new GencacheError('OVERLOADED', `the generator queue is full (${activeCount} running, ${pendingCount} queued); retry later`);
     }
     const storage: FlightStorage = { store, ttlSeconds };
-    const promise = this.#limit(() => this.#run(request, storage)).finally(() => this.#flights.delete(request.key));
-    const flight = Object.assign(storage, { promise });
+    const { promise: run, task } = this.#queue.run(operation, () => this.#run(request, storage));
+    const promise = run.finally(() => this.#flights.delete(request.key));
+    const flight = Object.assign(storage, { promise, task });
     this.#flights.set(request.key, flight);
     return flight;
   }
@@ -308,6 +328,10 @@ export class GenerationService {
     const started = performance.now();
     try {
       const output = await this.#generate(request);
+      const outputBytes = Buffer.byteLength(output.output);
+      if (outputBytes > this.#maxOutputBytes) {
+        throw new GencacheError('RESPONSE_TOO_LARGE', `the generation's output is ${outputBytes} bytes; the limit is ${this.#maxOutputBytes}`);
+      }
       const record: GenerationRecord = {
         key: request.key,
         prompt: request.prompt,

@@ -49,7 +49,10 @@ export const Generation = builder.objectRef<GenerationResult>('Generation').impl
       description: 'The parameters with the generator defaults applied.',
       resolve: ({ record }) => record.parameters,
     }),
-    output: t.string({ resolve: ({ record }) => record.output }),
+    output: t.string({
+      description: 'What the generator produced. One response carries at most MAX_RESPONSE_BYTES of outputs; past that, RESPONSE_TOO_LARGE.',
+      resolve: ({ record }, _args, context) => context.respondWith(record.output),
+    }),
     contentType: t.string({
       description: 'text/plain, or e.g. image/png with base64 output.',
       resolve: ({ record }) => record.contentType,
