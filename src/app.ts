@@ -107,6 +107,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     compileQueries: overrides.compileQueries,
   });
   const http = createHttpServer(graphql, {
+    ...config.http,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
   });

@@ -12,7 +12,7 @@ import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GEN
 import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
 
 import { DEFAULT_MAX_RESPONSE_BYTES } from './context.js';
-import { DEFAULT_MAX_REQUEST_BODY_BYTES } from './http-server.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_TIMEOUT_MS, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS } from './http-server.js';
 import { DEFAULT_MAX_GENERATIONS_PER_OPERATION } from './plugins/use-generation-limit.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS } from './plugins/use-subscription-limit.js';
 import type { TrustedDocumentsSettings } from './plugins/use-trusted-documents.js';
@@ -59,6 +59,8 @@ export interface Config {
   readonly limits: InputLimits;
   /** Bytes of an HTTP request body, and of a graphql-ws message. */
   readonly maxRequestBodyBytes: number;
+  /** Milliseconds a client has to send a request's headers, and the whole request; and an idle kept-alive connection lives. */
+  readonly http: { readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number };
   /** Subscriptions open at once on the server, and on one graphql-ws connection. */
   readonly maxSubscriptions: number;
   readonly maxSubscriptionsPerConnection: number;
@@ -124,6 +126,9 @@ const environmentSchema = z.object({
   MAX_PARAMETERS_DEPTH: int(1, 64).default(DEFAULT_MAX_PARAMETERS_DEPTH),
   MAX_BATCH_SIZE: int(1, 10_000).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_REQUEST_BODY_BYTES: int(1024, 1_073_741_824).default(DEFAULT_MAX_REQUEST_BODY_BYTES),
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 3_600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 3_600_000).default(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
   MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
   MAX_GENERATIONS_PER_OPERATION: int(1, 100_000).default(DEFAULT_MAX_GENERATIONS_PER_OPERATION),
   MAX_OUTPUT_BYTES: int(1024, 256 * MIB).default(DEFAULT_MAX_OUTPUT_BYTES),
@@ -140,6 +145,9 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((env, context) => {
   // A bypass of a check that is off would be accepted and do nothing.
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    context.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: `must not be over HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}): the headers are part of the request` });
+  }
   if (env.TRUSTED_DOCUMENTS_ADMIN_BYPASS && !env.TRUSTED_DOCUMENTS) {
     context.addIssue({ code: 'custom', path: ['TRUSTED_DOCUMENTS_ADMIN_BYPASS'], message: 'has no effect without TRUSTED_DOCUMENTS=1; set both, or unset it' });
   }
@@ -206,6 +214,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxTtlSeconds: MAX_TTL_SECONDS,
     }),
     maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
+    http: Object.freeze({
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    }),
     maxSubscriptions: env.MAX_SUBSCRIPTIONS,
     maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,

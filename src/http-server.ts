@@ -5,12 +5,29 @@ import type { GraphQlServer } from './yoga.js';
 
 /** 1 MiB. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
+/** For a request's headers to arrive: ten seconds (Node's own: a minute). */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** For a whole request, body included, to arrive: thirty seconds (Node's own: five minutes). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** An idle kept-alive connection is closed after five seconds (Node's own). */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How often Node looks for requests past their timeouts, at most (Node's own: 30 s). */
+const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 export interface HttpServerOptions {
   /** Largest request body accepted; larger ones get 413 before Yoga sees them. @default 1 MiB */
   readonly maxRequestBodyBytes?: number;
   /** Operations running at once on one graphql-ws connection. @default 10 */
   readonly maxSubscriptionsPerConnection?: number;
+  /**
+   * How long a client may take to send a request's headers, and the whole request; past either
+   * it is answered 408 and the connection closed, so that slow clients cannot hold connections.
+   * Only the request counts: a response may take as long as its generation. @default 10 s, 30 s
+   */
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  /** How long an idle kept-alive connection stays open. @default 5 s */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 export interface HttpServer {
@@ -29,7 +46,13 @@ export interface HttpServer {
  */
 export function createHttpServer(
   { yoga, fastLane }: GraphQlServer,
-  { maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES, maxSubscriptionsPerConnection = DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION }: HttpServerOptions = {},
+  {
+    maxRequestBodyBytes = DEFAULT_MAX_REQUEST_BODY_BYTES,
+    maxSubscriptionsPerConnection = DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    headersTimeoutMs = DEFAULT_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs = DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  }: HttpServerOptions = {},
 ): HttpServer {
   /**
    * Yoga's Node adapter takes a body that was read already from `req.body`: as a stream, which
@@ -39,7 +62,14 @@ export function createHttpServer(
     Object.assign(req, { body: Readable.from([body]) });
     return void yoga(req, res);
   };
-  const server = createServer((req, res) => {
+  const timeouts = {
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // Often enough that a timeout is enforced within a quarter of itself.
+    connectionsCheckingInterval: Math.max(1, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(headersTimeoutMs / 4))),
+  };
+  const server = createServer(timeouts, (req, res) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxRequestBodyBytes) return tooLarge(res, maxRequestBodyBytes);
     const laneTakes = fastLane?.takes(req) === true;

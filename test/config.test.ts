@@ -138,6 +138,8 @@ describe('loadConfig invalid values', () => {
     ['SHUTDOWN_GRACE_MS', '-1'],
     ['MAX_GENERATIONS_PER_OPERATION', '0'],
     ['MAX_OUTPUT_BYTES', '1023'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '99'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', '1.5'],
     ['MAX_RESPONSE_BYTES', '1023'],
     ['MAX_SUBSCRIPTIONS_PER_CONNECTION', '0'],
     ['MAX_PARAMETERS_DEPTH', '65'],
@@ -184,6 +186,14 @@ describe('loadConfig invalid values', () => {
       expect(error.problems).toHaveLength(1);
       expect(error.problems[0]).toMatch(/^TRUSTED_DOCUMENTS_ADMIN_BYPASS: has no effect without TRUSTED_DOCUMENTS=1/);
     }
+  });
+
+  it('refuses HTTP_HEADERS_TIMEOUT_MS over HTTP_REQUEST_TIMEOUT_MS, and reads the HTTP timeouts', () => {
+    expect(configError({ HTTP_HEADERS_TIMEOUT_MS: '40000' }).problems).toEqual([
+      'HTTP_HEADERS_TIMEOUT_MS: must not be over HTTP_REQUEST_TIMEOUT_MS (30000): the headers are part of the request (got "40000")',
+    ]);
+    expect(loadConfig({}).http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 });
+    expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '30000' }).http.headersTimeoutMs).toBe(30_000);
   });
 
   it('quotes the value it rejected', () => {

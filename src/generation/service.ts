@@ -393,8 +393,12 @@ const readsCache = (policy: CachePolicy): boolean => policy === 'CACHE_FIRST' ||
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
+/**
+ * A generator's own failure for clients: a GencacheError passes as it is (its message was written
+ * for them); any other error may carry internals (addresses, paths, upstream words), so clients
+ * are told only that the generator failed, and the error is the cause, which the log shows.
+ */
 function asGenerationFailure(error: unknown): GencacheError {
   if (error instanceof GencacheError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new GencacheError('GENERATION_FAILED', `the generator failed: ${message}`, { cause: error });
+  return new GencacheError('GENERATION_FAILED', 'the generator failed', { cause: error });
 }
