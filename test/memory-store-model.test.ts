@@ -67,6 +67,8 @@ const seen = {
   rejectedTooLarge: 0,
   configureEvictions: 0,
   deleted: 0,
+  /** Listings where two entries used in the same millisecond are held against their key order. */
+  sameMillisecondAgainstKeyOrder: 0,
 };
 
 class Model {
@@ -260,6 +262,19 @@ function checkWithoutPurging(model: Model, real: Real): void {
   expect(real.events).toEqual(model.events);
 }
 
+/** The keys of every page of `first: 2` in turn, each from the cursor the last one ended on. */
+function listInPagesOfTwo(store: MemoryStore, orderBy: EntryOrder): string[] {
+  const keys: string[] = [];
+  let after: string | undefined;
+  for (let pages = 0; pages <= KEYS.length; pages++) {
+    const page = store.list({ first: 2, after, orderBy });
+    keys.push(...page.items.map((item) => item.entry.record.key));
+    if (!page.hasNextPage) return keys;
+    after = page.items.at(-1)!.cursor;
+  }
+  throw new Error(`${orderBy} did not end after ${KEYS.length} pages`);
+}
+
 /** Everything: statistics, the entries in recency order, the listing; purges like the store. */
 function checkAll(model: Model, real: Real): void {
   const stats = real.store.stats();
@@ -278,16 +293,21 @@ function checkAll(model: Model, real: Real): void {
   expect(stats.entries).toBeLessThanOrEqual(stats.maxEntries);
   expect(stats.bytes).toBeLessThanOrEqual(stats.maxBytes);
   expect([...real.store.entries()].map(describeEntry)).toEqual(model.order().map(describeEntry));
-  // The listing sorts by access time and breaks ties by key, so among entries used in the same
-  // millisecond its order is not the recency order: LEAST_RECENT is not always the eviction order.
-  const byAccess = (orderBy: EntryOrder, sign: 1 | -1) =>
-    [...model.held.values()]
-      .sort((a, b) => sign * (a.lastAccessedAt - b.lastAccessedAt) || (a.record.key < b.record.key ? -1 : 1))
-      .map((entry) => entry.record.key);
-  for (const [orderBy, sign] of [['MOST_RECENT', -1], ['LEAST_RECENT', 1]] as const) {
+  // The recency orders list exactly the LRU's order, LEAST_RECENT the order of eviction, also among
+  // entries used in the same millisecond; paged two at a time, the cursors give the same order.
+  const leastRecentFirst = [...model.held.keys()];
+  const held = [...model.held.values()];
+  const againstKeyOrder = (entry: ModelEntry, i: number) =>
+    i > 0 && entry.lastAccessedAt === held[i - 1]!.lastAccessedAt && entry.record.key < held[i - 1]!.record.key;
+  if (held.some(againstKeyOrder)) seen.sameMillisecondAgainstKeyOrder++;
+  for (const [orderBy, expected] of [
+    ['MOST_RECENT', [...leastRecentFirst].reverse()],
+    ['LEAST_RECENT', leastRecentFirst],
+  ] as const) {
     const page = real.store.list({ first: KEYS.length, orderBy });
     expect(page.totalCount).toBe(model.held.size);
-    expect(page.items.map((item) => item.entry.record.key)).toEqual(byAccess(orderBy, sign));
+    expect(page.items.map((item) => item.entry.record.key)).toEqual(expected);
+    expect(listInPagesOfTwo(real.store, orderBy)).toEqual(expected);
   }
   checkWithoutPurging(model, real);
 }
@@ -551,5 +571,6 @@ describe('MemoryStore against a reference LRU', () => {
     expect(seen.rejectedTooLarge).toBeGreaterThan(0);
     expect(seen.configureEvictions).toBeGreaterThan(0);
     expect(seen.deleted).toBeGreaterThan(0);
+    expect(seen.sameMillisecondAgainstKeyOrder).toBeGreaterThan(0);
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import type { EntryOrder } from '../src/cache/entry-listing.js';
 import { MemoryStore, type MemoryStoreOptions } from '../src/cache/memory-store.js';
 import type { GenerationRecord } from '../src/cache/store.js';
 
@@ -79,6 +80,79 @@ describe('LRU order', () => {
     expect(keys()).toEqual(['a', 'c', 'b']);
     expect(cache.peek('a')?.record.output).toBe('new');
     expect(cache.stats()).toMatchObject({ entries: 3, evictions: 0 });
+  });
+});
+
+describe('listing in recency order', () => {
+  const listed = (cache: MemoryStore, orderBy: EntryOrder, after?: string) =>
+    cache.list({ first: 10, after, orderBy }).items.map((item) => item.entry.record.key);
+  const cursorAfter = (cache: MemoryStore, orderBy: EntryOrder, first: number) => {
+    const page = cache.list({ first, orderBy });
+    return { keys: page.items.map((item) => item.entry.record.key), after: page.items.at(-1)!.cursor };
+  };
+
+  it('lists LEAST_RECENT in the order of eviction, also for entries used in the same millisecond', () => {
+    // The clock stands still: every entry is stored and used at START.
+    const { cache, keys } = setup({ maxEntries: 3 });
+    for (const key of ['b', 'a', 'c']) cache.set(record(key));
+    cache.get('b');
+
+    expect(listed(cache, 'LEAST_RECENT')).toEqual(['a', 'c', 'b']);
+    expect(listed(cache, 'MOST_RECENT')).toEqual(['b', 'c', 'a']);
+    expect(keys()).toEqual(['b', 'c', 'a']);
+    // Listing touched nothing: the first listed is the next evicted.
+    cache.set(record('d'));
+    expect(keys()).toEqual(['d', 'b', 'c']);
+  });
+
+  it('continues LEAST_RECENT from a cursor whose entry was used, with the used entries where the LRU now has them', () => {
+    const { cache } = setup();
+    for (const key of ['a', 'b', 'c', 'd', 'e']) cache.set(record(key));
+    const first = cursorAfter(cache, 'LEAST_RECENT', 2);
+    expect(first.keys).toEqual(['a', 'b']);
+
+    cache.get('b');
+    cache.delete({ keys: ['c'] });
+    cache.set(record('f'));
+
+    const second = cache.list({ first: 10, after: first.after, orderBy: 'LEAST_RECENT' });
+    expect(second.items.map((item) => item.entry.record.key)).toEqual(['d', 'e', 'b', 'f']);
+    expect(second).toMatchObject({ totalCount: 5, hasPreviousPage: true, hasNextPage: false });
+  });
+
+  it('continues MOST_RECENT from a cursor whose entry was used, without the entries used since', () => {
+    const { cache } = setup();
+    for (const key of ['a', 'b', 'c', 'd', 'e']) cache.set(record(key));
+    const first = cursorAfter(cache, 'MOST_RECENT', 2);
+    expect(first.keys).toEqual(['e', 'd']);
+
+    cache.get('d');
+    cache.get('b');
+    cache.delete({ keys: ['c'] });
+    cache.set(record('f'));
+
+    expect(listed(cache, 'MOST_RECENT')).toEqual(['f', 'b', 'd', 'e', 'a']);
+    // b moved ahead of the cursor by its use; a, unused, is not skipped.
+    expect(listed(cache, 'MOST_RECENT', first.after)).toEqual(['a']);
+  });
+
+  it('keeps the order and the cursors across a change of bounds', () => {
+    const { cache } = setup();
+    for (const key of ['b', 'c', 'a']) cache.set(record(key));
+    cache.get('b');
+    const first = cursorAfter(cache, 'LEAST_RECENT', 1);
+
+    cache.configure({ maxEntries: 50 });
+
+    expect(first.keys).toEqual(['c']);
+    expect(listed(cache, 'LEAST_RECENT', first.after)).toEqual(['a', 'b']);
+  });
+
+  it('refuses a cursor it did not make with a TypeError, even when empty', () => {
+    const { cache } = setup();
+    for (const orderBy of ['LEAST_RECENT', 'MOST_RECENT'] as const) {
+      expect(() => cache.list({ first: 1, after: 'not-a-cursor', orderBy })).toThrow(TypeError);
+    }
   });
 });
 

@@ -4,6 +4,15 @@ import type { CacheEntry } from './store.js';
  * Pages through cache entries in a stable order. A cursor names a position in that order (the
  * sort value and the key of the last entry seen), not an offset, so entries that come and go
  * between pages neither repeat nor skip the entries that stay.
+ *
+ * The recency orders are the store's own LRU order, not a sort by `lastAccessedAt`: entries used
+ * in the same millisecond have one access time but distinct places in the LRU, and
+ * `LEAST_RECENT` must list exactly the order of eviction. Their sort value is the entry's use
+ * stamp (`EntrySource.lastUse`), which orders the entries as the LRU does and, unlike an index in
+ * the LRU, does not move when other entries are used: a cursor stays a valid position however the
+ * entries are touched between pages. An entry used since the cursor was made has a newer stamp and
+ * so a new place: after the cursor in `LEAST_RECENT` (it is listed again, where the LRU now has
+ * it), before it in `MOST_RECENT` (it is not).
  */
 
 export type EntryOrder = 'MOST_RECENT' | 'LEAST_RECENT' | 'LARGEST' | 'MOST_HITS';
@@ -23,11 +32,28 @@ export interface EntryPage {
   readonly totalCount: number;
 }
 
+/** The entries of a store, as its LRU orders them, with what a cursor needs to name a place there. */
+export interface EntrySource {
+  /** The entries from most to least recently used. */
+  mostRecentFirst(): Iterable<CacheEntry>;
+  /** The entries from least to most recently used: the order of eviction. */
+  leastRecentFirst(): Iterable<CacheEntry>;
+  /**
+   * The entry's use stamp: a number given at its last set or lookup, greater than every stamp
+   * given before. It must strictly increase along `leastRecentFirst`, and an entry's stamp may
+   * change only when it moves to the most recent place.
+   */
+  lastUse(entry: CacheEntry): number;
+}
+
 type Position = readonly [value: number, key: string];
 
-const SORT_VALUE: Record<EntryOrder, (entry: CacheEntry) => number> = {
-  MOST_RECENT: (entry) => -entry.lastAccessedAt,
-  LEAST_RECENT: (entry) => entry.lastAccessedAt,
+interface Positioned {
+  readonly entry: CacheEntry;
+  readonly position: Position;
+}
+
+const SORT_VALUE: Record<'LARGEST' | 'MOST_HITS', (entry: CacheEntry) => number> = {
   LARGEST: (entry) => -entry.bytes,
   MOST_HITS: (entry) => -entry.hits,
 };
@@ -51,26 +77,56 @@ export function decodeCursor(cursor: string): Position {
   return [position[0], position[1]];
 }
 
-export function listEntries(entries: Iterable<CacheEntry>, options: ListOptions): EntryPage {
-  const sortValue = SORT_VALUE[options.orderBy];
-  const positioned: { entry: CacheEntry; position: Position }[] = [];
-  for (const entry of entries) {
-    if (options.model === undefined || entry.record.model === options.model) {
-      positioned.push({ entry, position: [sortValue(entry), entry.record.key] });
+/**
+ * A page of the source's entries in `options.orderBy`. The recency orders walk the LRU once
+ * (O(n), no sort); the other orders sort the matching entries (O(n log n)).
+ */
+export function listEntries(source: EntrySource, options: ListOptions): EntryPage {
+  const after = options.after === undefined ? undefined : decodeCursor(options.after);
+  const matches = (entry: CacheEntry): boolean => options.model === undefined || entry.record.model === options.model;
+  const { orderBy } = options;
+  let ordered: Iterable<Positioned>;
+  if (orderBy === 'LEAST_RECENT' || orderBy === 'MOST_RECENT') {
+    ordered = inRecencyOrder(source, orderBy, matches);
+  } else {
+    const sortValue = SORT_VALUE[orderBy];
+    const positioned: Positioned[] = [];
+    for (const entry of source.mostRecentFirst()) {
+      if (matches(entry)) positioned.push({ entry, position: [sortValue(entry), entry.record.key] });
     }
+    ordered = positioned.sort((a, b) => compare(a.position, b.position));
   }
-  positioned.sort((a, b) => compare(a.position, b.position));
+  return pageOf(ordered, after, options.first);
+}
 
-  let start = 0;
-  if (options.after !== undefined) {
-    const after = decodeCursor(options.after);
-    while (start < positioned.length && compare(positioned[start]!.position, after) <= 0) start++;
+/** Ascending positions: the use stamp for `LEAST_RECENT`, its negation for `MOST_RECENT`. */
+function* inRecencyOrder(
+  source: EntrySource,
+  orderBy: 'LEAST_RECENT' | 'MOST_RECENT',
+  matches: (entry: CacheEntry) => boolean,
+): Generator<Positioned> {
+  const leastRecentFirst = orderBy === 'LEAST_RECENT';
+  for (const entry of leastRecentFirst ? source.leastRecentFirst() : source.mostRecentFirst()) {
+    if (!matches(entry)) continue;
+    const use = source.lastUse(entry);
+    yield { entry, position: [leastRecentFirst ? use : -use, entry.record.key] };
   }
-  const page = positioned.slice(start, start + options.first);
+}
+
+/** One pass over entries in ascending position: those at or before `after` are skipped, not listed. */
+function pageOf(ordered: Iterable<Positioned>, after: Position | undefined, first: number): EntryPage {
+  const items: { entry: CacheEntry; cursor: string }[] = [];
+  let skipped = 0;
+  let totalCount = 0;
+  for (const { entry, position } of ordered) {
+    totalCount++;
+    if (after !== undefined && compare(position, after) <= 0) skipped++;
+    else if (items.length < first) items.push({ entry, cursor: encodeCursor(position) });
+  }
   return {
-    items: page.map(({ entry, position }) => ({ entry, cursor: encodeCursor(position) })),
-    hasNextPage: start + page.length < positioned.length,
-    hasPreviousPage: start > 0,
-    totalCount: positioned.length,
+    items,
+    hasNextPage: skipped + items.length < totalCount,
+    hasPreviousPage: skipped > 0,
+    totalCount,
   };
 }

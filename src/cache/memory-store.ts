@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { listEntries, type EntryPage, type ListOptions } from './entry-listing.js';
+import { listEntries, type EntryPage, type EntrySource, type ListOptions } from './entry-listing.js';
 import { checkCacheSettings, type CacheSettings } from './settings.js';
 import type {
   CacheEntry,
@@ -25,6 +25,13 @@ import type {
  * Statistics are read from lru-cache's own counts; expired entries are purged before a reading
  * only once the earliest expiry has passed, so a reading walks the entries at most once per
  * expiry, never on every call.
+ *
+ * Every set and every hit gives the entry a use stamp, one more than the last given: the stamps
+ * strictly increase from the least to the most recently used entry, because those are exactly the
+ * calls that move an entry to lru-cache's most recent place (a peek, a listing or a move into a
+ * cache with new bounds, which keeps the order, leave both alone). The listing names positions in
+ * the recency orders by these stamps; at a million uses a second they stay exact integers for
+ * centuries.
  */
 
 export interface MemoryStoreOptions extends CacheSettings {
@@ -53,6 +60,19 @@ export class MemoryStore implements CacheStore {
   #clearing = false;
   /** Set while an insert into a full cache is about to evict for the entry bound. */
   #entryBoundEvictionDue = false;
+  /** The use stamp of each entry held; kept beside the entries so that their shape stays the seam's. */
+  readonly #lastUse = new WeakMap<CacheEntry, number>();
+  #lastUseGiven = 0;
+  /** What the listing reads: the LRU's own order, walked without touching recency. */
+  readonly #listingSource: EntrySource = {
+    mostRecentFirst: () => this.#lru.values(),
+    leastRecentFirst: () => definedOnly(this.#lru.rvalues()),
+    lastUse: (entry) => {
+      const use = this.#lastUse.get(entry);
+      if (use === undefined) throw new Error(`cache entry ${JSON.stringify(entry.record.key)} is held without a use stamp`);
+      return use;
+    },
+  };
 
   constructor(options: MemoryStoreOptions) {
     // Every `cacheEvents` subscriber listens, besides metrics and logs: many listeners are the
@@ -79,6 +99,7 @@ export class MemoryStore implements CacheStore {
     if (entry !== undefined) {
       entry.hits++;
       entry.lastAccessedAt = this.#now();
+      this.#lastUse.set(entry, ++this.#lastUseGiven);
     }
     return entry;
   }
@@ -115,6 +136,7 @@ export class MemoryStore implements CacheStore {
       lastAccessedAt: storedAt,
     };
     this.#insert(record.key, entry, { size: bytes, ttl });
+    this.#lastUse.set(entry, ++this.#lastUseGiven);
     if (entry.expiresAt !== undefined && entry.expiresAt < this.#nextExpiry) this.#nextExpiry = entry.expiresAt;
     this.#peakBytes = Math.max(this.#peakBytes, this.#lru.calculatedSize);
     this.#emit({ type: 'SET', at: storedAt, key: record.key, model: record.model, bytes });
@@ -193,8 +215,10 @@ export class MemoryStore implements CacheStore {
     yield* this.#lru.values();
   }
 
+  /** A page of entries; the recency orders are the LRU's, `LEAST_RECENT` the order of eviction. */
   list(options: ListOptions): EntryPage {
-    return listEntries(this.entries(), options);
+    this.#purgeExpired();
+    return listEntries(this.#listingSource, options);
   }
 
   stats(): CacheStoreStats {
@@ -273,3 +297,8 @@ export class MemoryStore implements CacheStore {
 }
 
 const evictions = (totals: Totals): number => totals.evictions.maxEntries + totals.evictions.maxBytes;
+
+/** lru-cache types `rvalues` as yielding `V | undefined` but yields only values held. */
+function* definedOnly<T>(values: Iterable<T | undefined>): Generator<T> {
+  for (const value of values) if (value !== undefined) yield value;
+}
