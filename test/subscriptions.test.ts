@@ -215,4 +215,23 @@ describe.each(TRANSPORTS)('subscriptions over %s', (transport) => {
 
     await expect.poll(() => harness.cache.events.listenerCount('event'), { timeout: 5000 }).toBe(listeners);
   });
+
+  it('serves 12 cacheEvents subscribers at once with no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const url = await start();
+      const all = Array.from({ length: 12 }, () => track(subscribe(transport, CacheEventsDocument, { url, ...ADMIN })));
+      for (const events of all) await whenLive(events, url);
+
+      dataOf(await postOperation(fetch, url, GenerationDocument, { input: { prompt: 'seen by all' } }));
+      const seen = await Promise.all(all.map((events) => events.until((result) => result.data?.cacheEvents.type === 'SET')));
+
+      expect(seen.map((result) => result.data?.cacheEvents.type)).toEqual(Array(12).fill('SET'));
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
