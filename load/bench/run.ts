@@ -5,6 +5,9 @@
  * and writes load/results/latest.json. `--smoke` runs every section briefly (the test suite
  * does, so that the benchmark cannot rot); its figures mean nothing, so it writes them to a
  * temporary folder, never over the committed results. `--out <file>` writes the JSON elsewhere.
+ * `--soak [--soak-seconds N]` runs the soak instead (./soak.ts): minutes of mixed and hostile
+ * traffic against a server with small cache bounds, every answer classified; it writes JSON only
+ * with `--out`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -27,11 +30,18 @@ const smoke = args.includes('--smoke');
 const outIndex = args.indexOf('--out');
 /** `--only hit` runs the hit-path section alone and writes nothing: for working on the hot path. */
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const soak = args.includes('--soak');
+const soakSeconds = args.includes('--soak-seconds') ? Number(args[args.indexOf('--soak-seconds') + 1]) : 300;
+if (!(soakSeconds > 0)) {
+  process.stderr.write(`--soak-seconds must be a positive number of seconds, got ${args[args.indexOf('--soak-seconds') + 1] ?? 'nothing'}\n`);
+  process.exit(2);
+}
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 // The client runs on core 1, the servers on core 0: re-run this process pinned. The smoke run
-// measures nothing, and starts faster on both cores.
-const pinned = hasTaskset && !smoke;
+// measures nothing, and starts faster on both cores; the soak measures no speed, and serves from
+// this process.
+const pinned = hasTaskset && !smoke && !soak;
 if (pinned && process.env['BENCH_PINNED'] === undefined) {
   const child = spawnSync('taskset', ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
@@ -608,7 +618,15 @@ function printTable(results: {
 }
 
 // Exit once done: idle keep-alive connections of the client would keep the process waiting.
-main().then(() => process.exit(0), (error: unknown) => {
+// The soak's module (and its subscription clients) is loaded only for a soak.
+const run = soak
+  ? async () => {
+      const { runSoak } = await import('./soak.js');
+      const passed = await runSoak({ seconds: soakSeconds, outFile: outIndex >= 0 ? resolve(args[outIndex + 1]!) : undefined, progress });
+      if (!passed) process.exit(1);
+    }
+  : main;
+run().then(() => process.exit(0), (error: unknown) => {
   process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });
