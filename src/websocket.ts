@@ -77,6 +77,12 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
     },
     wss,
   );
+  // graphql-ws prints a socket's errors to the console, stack and all. They are a client's doing (a
+  // message over maxPayload, a broken frame), and ws closes the socket itself: one line of the log.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => yoga.logger.debug({ err: error }, 'websocket: connection error'));
+  });
   return {
     close: async () => {
       await disposable.dispose();

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createHarness, serve } from './helpers/harness.js';
+import { captureLogs } from './helpers/logs.js';
 
 const LIMIT = 4096;
 
@@ -42,15 +43,22 @@ describe('graphql-ws messages are limited as HTTP bodies are (MAX_REQUEST_BODY_B
     socket.close();
   });
 
-  it('closes the socket with 1009 (message too big) for a message one byte over, running nothing', async () => {
-    const harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) } });
+  it('closes the socket with 1009 (message too big) for a message one byte over, running nothing, logging one line', async () => {
+    const { logger, lines } = captureLogs('debug');
+    const harness = createHarness({ env: { MAX_REQUEST_BODY_BYTES: String(LIMIT) }, logger });
     const url = await serve(harness);
     const { socket, messages } = await connected(url);
+    const consoleError = vi.spyOn(console, 'error');
 
     socket.send(subscribeOfSize(LIMIT + 1));
     const [code] = (await once(socket, 'close')) as [number, Buffer];
 
     expect(code).toBe(1009);
     expect(messages.map((message) => message['type'])).toEqual(['connection_ack']);
+    // A client's doing: a line of the service's log, not a stack trace on the console.
+    expect(consoleError).not.toHaveBeenCalled();
+    expect(lines.filter((line) => line['msg'] === 'websocket: connection error')).toEqual([
+      expect.objectContaining({ level: 20, err: expect.objectContaining({ message: 'Max payload size exceeded' }) }),
+    ]);
   });
 });

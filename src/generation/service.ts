@@ -143,7 +143,10 @@ export class GenerationService {
   readonly #maxOutputBytes: number;
   readonly #now: () => number;
   readonly #flights = new Map<string, Flight>();
-  readonly #shutdown = new AbortController();
+  /** The generations running, each with its own controller, for `close` to abort. */
+  readonly #running = new Set<AbortController>();
+  /** Why generations are refused once `close` has run. */
+  #closed: GencacheError | undefined;
   #totals = zeroTotals();
   /** Totals at the last reset: statistics are the difference. */
   #baseline: GenerationTotals = zeroTotals();
@@ -272,7 +275,8 @@ export class GenerationService {
 
   /** Aborts every running and queued generation; their waiters get GENERATION_FAILED. */
   close(): void {
-    this.#shutdown.abort(new GencacheError('GENERATION_FAILED', 'the server is shutting down'));
+    this.#closed ??= new GencacheError('GENERATION_FAILED', 'the server is shutting down');
+    for (const running of this.#running) running.abort(this.#closed);
   }
 
   /** One request, given its cache entry: null when the cache had none, undefined when it was not read. */
@@ -367,21 +371,25 @@ export class GenerationService {
 
   /** Runs the generator under the timeout and the shutdown signal, whether or not it honours them. */
   #generate(request: GenerationRequest): Promise<GeneratorOutput> {
-    const timeout = new AbortController();
+    // One controller for both the timeout and shutdown: a signal combined with a long-lived one
+    // (AbortSignal.any) is kept by it on Node 20, one per generation, for the life of the process.
+    if (this.#closed) return Promise.reject(this.#closed);
+    const controller = new AbortController();
     const timer = setTimeout(
-      () => timeout.abort(new GencacheError('GENERATION_TIMEOUT', `the generator did not answer within ${this.#timeoutMs} ms`)),
+      () => controller.abort(new GencacheError('GENERATION_TIMEOUT', `the generator did not answer within ${this.#timeoutMs} ms`)),
       this.#timeoutMs,
     );
-    const signal = AbortSignal.any([timeout.signal, this.#shutdown.signal]);
+    this.#running.add(controller);
+    const { signal } = controller;
     return new Promise<GeneratorOutput>((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
-      if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       this.#generator
         .generate(request, signal)
         .then(resolve, (error: unknown) => reject(signal.aborted ? signal.reason : asGenerationFailure(error)))
         .finally(() => {
           clearTimeout(timer);
+          this.#running.delete(controller);
           signal.removeEventListener('abort', onAbort);
         });
     });
