@@ -2,8 +2,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Plugin } from 'graphql-yoga';
 import { MemoryStore } from './cache/memory-store.js';
+import { CacheSnapshots } from './cache/snapshot.js';
 import type { CacheStore } from './cache/store.js';
 import type { Config } from './config.js';
+import { createFleet } from './fleet/fleet.js';
 import type { Generator } from './generation/generator.js';
 import { OpenAIGenerator } from './generation/openai-generator.js';
 import { GenerationService, type GenerationStats } from './generation/service.js';
@@ -44,14 +46,24 @@ export interface App {
   readonly metrics: Metrics;
   readonly yoga: GencacheYoga;
   readonly fastLane: FastLane | undefined;
+  /** Snapshots of this process's cache for a warm restart (CACHE_SNAPSHOT_PATH); undefined without one. */
+  readonly snapshots: CacheSnapshots | undefined;
   /** The HTTP server (GraphQL over HTTP and SSE, graphql-ws, /health, /ready, /metrics); not yet listening. */
   readonly server: Server;
-  /** Listens on the configured (or given) port and host; resolves the URL of the GraphQL endpoint. */
+  /**
+   * Settles when the connection to the shared tier is made, or has failed once (the instance then
+   * serves alone until it is made); at once without one.
+   */
+  readonly connected: Promise<void>;
+  /**
+   * Loads the cache snapshot, if there is one, and waits for `connected`, then listens on the
+   * configured (or given) port and host; resolves the URL of the GraphQL endpoint.
+   */
   listen(port?: number, host?: string): Promise<string>;
   /**
    * Stops accepting, closes WebSockets and idle connections, waits for requests under way (at
    * most `graceMs`; then their generations are aborted and answered GENERATION_FAILED, and the
-   * connections cut), and detaches metrics and logs.
+   * connections cut), detaches metrics and logs, and writes the cache snapshot, if there is one.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -75,7 +87,10 @@ const ANSWER_ABORTED_MS = 500;
 export function createApp(config: Config, overrides: AppOverrides = {}): App {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const generator = overrides.generator ?? createGenerator(config);
-  const cache = new MemoryStore({ ...config.cache, now: overrides.now });
+  const local = new MemoryStore({ ...config.cache, now: overrides.now });
+  const snapshots = config.snapshot && new CacheSnapshots({ ...config.snapshot, store: local, generatorId: generator.id, logger, now: overrides.now });
+  const fleet = config.fleet && createFleet(config.fleet, local, logger, overrides.now);
+  const cache: CacheStore = fleet?.cache ?? local;
   const service = new GenerationService({
     generator,
     cache,
@@ -85,9 +100,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     timeoutMs: config.generator.timeoutMs,
     maxOutputBytes: config.maxOutputBytes,
     now: overrides.now,
+    coordinator: fleet?.coordinator,
   });
   const statsFeed = new StatsFeed<GenerationStats>(() => service.stats());
-  const metrics = createMetrics({ service, cache, defaultMetrics: overrides.defaultMetrics });
+  const metrics = createMetrics({ service, cache, defaultMetrics: overrides.defaultMetrics, sharedTier: fleet?.link });
   const detachLogs = logServiceEvents(service, cache, logger);
   const graphql = createGraphQlServer({
     service,
@@ -122,15 +138,20 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     metrics,
     yoga: graphql.yoga,
     fastLane: graphql.fastLane,
+    snapshots,
     server: http.server,
-    listen: (port = config.port, host = config.host) =>
-      new Promise((resolve, reject) => {
+    connected: fleet?.link.connected ?? Promise.resolve(),
+    listen: async (port = config.port, host = config.host) => {
+      // The snapshot is in the cache, and the shared tier reachable, before the first request.
+      await Promise.all([snapshots?.open(), fleet?.link.connected]);
+      return new Promise<string>((resolve, reject) => {
         http.server.once('error', reject).listen(port, host, () => {
           http.server.off('error', reject);
           const { port: bound } = http.server.address() as AddressInfo;
           resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}${graphql.yoga.graphqlEndpoint}`);
         });
-      }),
+      });
+    },
     close: async (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
       // Requests under way get a grace period. Then generations are aborted, so that their
       // waiters are answered GENERATION_FAILED; a moment later what is still open (SSE
@@ -146,8 +167,11 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
         clearTimeout(abort);
         clearTimeout(cut);
         service.close();
+        // No request runs and no generation can store any more: the cache is final.
+        await snapshots?.close();
         metrics.detach();
         detachLogs();
+        await fleet?.close();
       }
     },
   };

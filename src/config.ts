@@ -1,6 +1,10 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_SHUTDOWN_GRACE_MS } from './app.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, MAX_CACHE_BYTES, MAX_CACHE_ENTRIES, MAX_TTL_SECONDS, type CacheSettings } from './cache/settings.js';
+import { DEFAULT_SNAPSHOT_INTERVAL_SECONDS, MAX_SNAPSHOT_INTERVAL_SECONDS } from './cache/snapshot.js';
 import {
   DEFAULT_MAX_BATCH_SIZE,
   DEFAULT_MAX_PARAMETERS_BYTES,
@@ -17,6 +21,9 @@ import { DEFAULT_MAX_GENERATIONS_PER_OPERATION } from './plugins/use-generation-
 import { DEFAULT_MAX_SUBSCRIPTIONS } from './plugins/use-subscription-limit.js';
 import type { TrustedDocumentsSettings } from './plugins/use-trusted-documents.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from './websocket.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS } from './fleet/redis-link.js';
+import { DEFAULT_CACHE_NAMESPACE } from './fleet/shared-tier.js';
+import { DEFAULT_CACHE_LOCK_TTL_MS } from './fleet/flight-lock.js';
 
 /**
  * The only reader of the environment. Variable names follow the seed system's so its users can
@@ -48,6 +55,18 @@ export interface GeneratorSettings {
   };
 }
 
+/** The instances' shared Redis: a second cache tier, and their bus. */
+export interface FleetSettings {
+  readonly redisUrl: string;
+  /** Prefix of every Redis key and channel of this cache. */
+  readonly namespace: string;
+  readonly commandTimeoutMs: number;
+  /** How long a claim to generate a key lives unless renewed: the longest wait for a holder that died. */
+  readonly lockTtlMs: number;
+  /** This instance's name in events and fleet statistics. */
+  readonly instanceId: string;
+}
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -56,6 +75,8 @@ export interface Config {
   /** Browser origins allowed to call the API across origins; empty: none. */
   readonly corsOrigins: readonly string[];
   readonly generator: GeneratorSettings;
+  /** Undefined without REDIS_URL: one instance, alone. */
+  readonly fleet: FleetSettings | undefined;
   readonly limits: InputLimits;
   /** Bytes of an HTTP request body, and of a graphql-ws message. */
   readonly maxRequestBodyBytes: number;
@@ -73,6 +94,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Which documents operations may send: any, or only those of src/generated/persisted-documents.json. */
   readonly trustedDocuments: TrustedDocumentsSettings;
+  /** Warm restart: the cache's snapshot file (absolute) and the seconds between writes (0: at shutdown only); undefined without CACHE_SNAPSHOT_PATH. */
+  readonly snapshot: { readonly path: string; readonly intervalSeconds: number } | undefined;
   readonly logLevel: LogLevel;
 }
 
@@ -97,7 +120,35 @@ const flag = z
   .transform((value) => value === '1' || value === 'true');
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
-const notSupportedYet = (feature: string) => z.never({ error: `is not supported yet: this version has no ${feature}; unset it` }).optional();
+
+/**
+ * The snapshot file, made absolute. Its directory must exist and be writable now, so that a
+ * missing volume or a wrong owner stops the start rather than fail every write later, in a log.
+ */
+function checkSnapshotPath(path: string, context: z.RefinementCtx<string>): string {
+  const absolute = resolve(path);
+  const directory = dirname(absolute);
+  const isDirectory = (at: string): boolean => {
+    try {
+      return statSync(at).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  const problem = (() => {
+    if (path.endsWith('/') || isDirectory(absolute)) return 'names a directory: it must name a file';
+    if (!isDirectory(directory)) return `its directory ${directory} does not exist`;
+    try {
+      accessSync(directory, constants.W_OK | constants.X_OK);
+    } catch {
+      return `its directory ${directory} is not writable by this process`;
+    }
+    return undefined;
+  })();
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+  return absolute;
+}
+
 
 const environmentSchema = z.object({
   PORT: int(0, 65_535).default(DEFAULT_PORT),
@@ -138,10 +189,16 @@ const environmentSchema = z.object({
   TRUSTED_DOCUMENTS: flag.default(false),
   TRUSTED_DOCUMENTS_ADMIN_BYPASS: flag.default(false),
   // Variables of features still to come: refused rather than accepted and ignored.
-  REDIS_URL: notSupportedYet('a shared Redis tier'),
-  CACHE_NAMESPACE: notSupportedYet('a shared Redis tier'),
-  CACHE_SNAPSHOT_PATH: notSupportedYet('cache snapshots'),
-  CACHE_SNAPSHOT_INTERVAL_SECONDS: notSupportedYet('cache snapshots'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  CACHE_NAMESPACE: z
+    .string()
+    .regex(/^[\w.:-]{1,64}$/, 'must be 1 to 64 letters, digits and _ . : - (it prefixes Redis keys and is matched by SCAN)')
+    .default(DEFAULT_CACHE_NAMESPACE),
+  REDIS_COMMAND_TIMEOUT_MS: int(1, 60_000).default(DEFAULT_REDIS_COMMAND_TIMEOUT_MS),
+  CACHE_LOCK_TTL_MS: int(300, 3_600_000).default(DEFAULT_CACHE_LOCK_TTL_MS),
+  INSTANCE_ID: z.string().regex(/^[\w.:-]{1,64}$/, 'must be 1 to 64 letters, digits and _ . : -').optional(),
+  CACHE_SNAPSHOT_PATH: z.string().transform(checkSnapshotPath).optional(),
+  CACHE_SNAPSHOT_INTERVAL_SECONDS: int(0, MAX_SNAPSHOT_INTERVAL_SECONDS).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((env, context) => {
   // A bypass of a check that is off would be accepted and do nothing.
@@ -150,6 +207,13 @@ const environmentSchema = z.object({
   }
   if (env.TRUSTED_DOCUMENTS_ADMIN_BYPASS && !env.TRUSTED_DOCUMENTS) {
     context.addIssue({ code: 'custom', path: ['TRUSTED_DOCUMENTS_ADMIN_BYPASS'], message: 'has no effect without TRUSTED_DOCUMENTS=1; set both, or unset it' });
+  }
+  if (env.CACHE_SNAPSHOT_INTERVAL_SECONDS !== undefined && env.CACHE_SNAPSHOT_PATH === undefined) {
+    context.addIssue({ code: 'custom', path: ['CACHE_SNAPSHOT_INTERVAL_SECONDS'], message: 'has no effect without CACHE_SNAPSHOT_PATH; set both, or unset it' });
+  }
+  // A disabled cache has nothing to snapshot, and its empty snapshot would replace a warm one.
+  if (env.CACHE_SNAPSHOT_PATH !== undefined && env.DISABLE_RESULT_CACHE) {
+    context.addIssue({ code: 'custom', path: ['CACHE_SNAPSHOT_PATH'], message: 'has no effect with DISABLE_RESULT_CACHE=1: there is no cache to snapshot; unset one of them' });
   }
 });
 
@@ -188,6 +252,16 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     }),
     adminToken: env.ADMIN_TOKEN,
     corsOrigins: Object.freeze(env.CORS_ORIGINS),
+    fleet:
+      env.REDIS_URL === undefined
+        ? undefined
+        : Object.freeze({
+            redisUrl: env.REDIS_URL,
+            namespace: env.CACHE_NAMESPACE,
+            commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+            lockTtlMs: env.CACHE_LOCK_TTL_MS,
+            instanceId: env.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+          }),
     generator: Object.freeze({
       kind: env.GENERATOR,
       latencyMs: env.GENERATOR_LATENCY_MS,
@@ -226,6 +300,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxOutputBytes: env.MAX_OUTPUT_BYTES,
     maxResponseBytes: env.MAX_RESPONSE_BYTES,
     trustedDocuments: Object.freeze({ enabled: env.TRUSTED_DOCUMENTS, adminBypass: env.TRUSTED_DOCUMENTS_ADMIN_BYPASS }),
+    snapshot:
+      env.CACHE_SNAPSHOT_PATH === undefined
+        ? undefined
+        : Object.freeze({ path: env.CACHE_SNAPSHOT_PATH, intervalSeconds: env.CACHE_SNAPSHOT_INTERVAL_SECONDS ?? DEFAULT_SNAPSHOT_INTERVAL_SECONDS }),
     logLevel: env.LOG_LEVEL,
   });
 }

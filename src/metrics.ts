@@ -25,9 +25,11 @@ export interface MetricsOptions {
   readonly cache: CacheStore;
   /** Node's process metrics. @default true */
   readonly defaultMetrics?: boolean;
+  /** The connection to the shared tier, when there is one. */
+  readonly sharedTier?: { readonly up: boolean; readonly errors: number } | undefined;
 }
 
-export function createMetrics({ service, cache, defaultMetrics = true }: MetricsOptions): Metrics {
+export function createMetrics({ service, cache, defaultMetrics = true, sharedTier }: MetricsOptions): Metrics {
   const registry = new Registry();
   if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'gencache_' });
 
@@ -54,7 +56,8 @@ export function createMetrics({ service, cache, defaultMetrics = true }: Metrics
         this.inc(read());
       },
     });
-  fromTotals('gencache_cache_hits_total', 'Lookups served from the result cache.', () => totals().hits);
+  fromTotals('gencache_cache_hits_total', 'Lookups served from the result cache, either tier.', () => totals().hits);
+  fromTotals('gencache_cache_shared_hits_total', 'Lookups served from the shared tier (Redis).', () => totals().sharedHits);
   fromTotals('gencache_cache_misses_total', 'Lookups the result cache could not serve.', () => totals().misses);
   fromTotals('gencache_coalesced_total', 'Loads that joined a generation already in flight.', () => totals().coalesced);
   fromTotals('gencache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => totals().deduplicated);
@@ -89,6 +92,10 @@ export function createMetrics({ service, cache, defaultMetrics = true }: Metrics
   gauge('gencache_cache_enabled', '1 when the result cache is on.', () => (stats().enabled ? 1 : 0));
   gauge('gencache_generations_in_flight', 'Generations running on the generator.', () => stats().inFlight);
   gauge('gencache_generations_queued', 'Generations waiting for a generator slot.', () => stats().queued);
+  if (sharedTier !== undefined) {
+    gauge('gencache_shared_tier_up', '1 while the shared tier (Redis) answers.', () => (sharedTier.up ? 1 : 0));
+    fromTotals('gencache_shared_tier_errors_total', 'Commands to the shared tier (Redis) that failed, and connection errors.', () => sharedTier.errors);
+  }
 
   const durations = new Histogram({
     name: 'gencache_generation_duration_seconds',

@@ -125,7 +125,7 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness
   // and metrics endpoints answer their own paths; CSRF prevention lets every JSON POST through.
   const csrfPrevention = useCsrfPrevention();
-  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled }), useMetricsEndpoint(metrics)];
+  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled, sharedTier: () => cache.stats().sharedTier }), useMetricsEndpoint(metrics)];
   // Trusted documents first (which documents may be parsed at all), then the security limits, the
   // other endpoints, compilation, and what annotates results.
   const yogaPlugins = [

@@ -151,7 +151,7 @@ describe('clearCache, evictCacheEntries and resetCacheStats', () => {
 
     const result = dataOf(await harness.execute(ClearCacheDocument, {}, ADMIN)).clearCache;
 
-    expect(result).toEqual({ removed: 3, freedBytes: bytes });
+    expect(result).toEqual({ removed: 3, freedBytes: bytes, shared: null });
     expect(harness.service.stats()).toMatchObject({ entries: 0, bytes: 0, evictions: 0 });
     expect(dataOf(await harness.execute(GenerationDocument, { input: { prompt: 'a' } })).generation!.cacheStatus).toBe('MISS');
   });
@@ -163,7 +163,7 @@ describe('clearCache, evictCacheEntries and resetCacheStats', () => {
 
     const result = dataOf(await harness.execute(EvictCacheEntriesDocument, { keys: [a!, c!, 'no-such-key'] }, ADMIN));
 
-    expect(result.evictCacheEntries).toEqual({ removed: 2, freedBytes: freed });
+    expect(result.evictCacheEntries).toEqual({ removed: 2, freedBytes: freed, shared: null });
     expect(cachedKeys(harness)).toEqual([b]);
   });
 

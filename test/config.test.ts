@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type Config } from '../src/config.js';
 
 /** The ConfigError that loading this environment throws; fails the test when it loads. */
@@ -32,6 +35,7 @@ describe('loadConfig defaults', () => {
     ['TRUSTED_DOCUMENTS', (config) => config.trustedDocuments.enabled, false],
     ['TRUSTED_DOCUMENTS_ADMIN_BYPASS', (config) => config.trustedDocuments.adminBypass, false],
     ['LOG_LEVEL', (config) => config.logLevel, 'info'],
+    ['CACHE_SNAPSHOT_PATH', (config) => config.snapshot, undefined],
   ])('unset %s gives the documented default', (_variable, read, expected) => {
     expect(read(defaults)).toEqual(expected);
   });
@@ -157,16 +161,30 @@ describe('loadConfig invalid values', () => {
     },
   );
 
+  it('reads no fleet without REDIS_URL, and the fleet settings with it', () => {
+    expect(loadConfig({ CACHE_NAMESPACE: 'other:' }).fleet).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', INSTANCE_ID: 'replica-1' }).fleet).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      namespace: 'gencache:v1:',
+      commandTimeoutMs: 100,
+      lockTtlMs: 30_000,
+      instanceId: 'replica-1',
+    });
+    expect(loadConfig({ REDIS_URL: 'rediss://cache.internal:6380/2' }).fleet?.instanceId).toMatch(/-\d+$/);
+  });
+
   it.each([
-    ['REDIS_URL', 'redis://127.0.0.1:6379'],
-    ['CACHE_NAMESPACE', 'gencache:v1:'],
-    ['CACHE_SNAPSHOT_PATH', '/var/lib/gencache/snapshot'],
-    ['CACHE_SNAPSHOT_INTERVAL_SECONDS', '60'],
-  ])('refuses %s, a variable of a feature this version does not have, as not supported yet', (variable, value) => {
-    const error = configError({ [variable]: value });
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['CACHE_NAMESPACE', 'gencache:*:'],
+    ['CACHE_NAMESPACE', 'a'.repeat(65)],
+    ['CACHE_LOCK_TTL_MS', '299'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '0'],
+    ['INSTANCE_ID', 'has space'],
+  ])('refuses %s=%s', (variable, value) => {
+    const error = configError({ REDIS_URL: 'redis://127.0.0.1:6379', [variable]: value });
 
     expect(error.problems).toHaveLength(1);
-    expect(error.problems[0]).toMatch(new RegExp(`^${variable}: is not supported yet`));
+    expect(error.problems[0]).toMatch(new RegExp(`^${variable}: `));
   });
 
   it.each([['*'], ['https://ui.example/app'], ['ui.example'], ['https://ui.example, *']])('refuses CORS_ORIGINS=%s: origins only, never a wildcard', (value) => {
@@ -251,5 +269,55 @@ describe('loadConfig result', () => {
       (config as { port: number }).port = 1;
     }).toThrow(TypeError);
     expect(config.port).toBe(4000);
+  });
+});
+
+describe('loadConfig snapshot', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'gencache-config-'));
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  it('reads CACHE_SNAPSHOT_PATH, with a write every 300 seconds by default', () => {
+    const config = loadConfig({ CACHE_SNAPSHOT_PATH: join(directory, 'snapshot') });
+
+    expect(config.snapshot).toEqual({ path: join(directory, 'snapshot'), intervalSeconds: 300 });
+    expect(Object.isFrozen(config.snapshot)).toBe(true);
+  });
+
+  it('makes a relative CACHE_SNAPSHOT_PATH absolute, from the working directory at start', () => {
+    expect(loadConfig({ CACHE_SNAPSHOT_PATH: 'snapshot' }).snapshot?.path).toBe(join(process.cwd(), 'snapshot'));
+  });
+
+  it.each([['0'], ['1'], ['86400']])('reads CACHE_SNAPSHOT_INTERVAL_SECONDS=%s', (value) => {
+    expect(loadConfig({ CACHE_SNAPSHOT_PATH: join(directory, 'snapshot'), CACHE_SNAPSHOT_INTERVAL_SECONDS: value }).snapshot?.intervalSeconds).toBe(Number(value));
+  });
+
+  it.each([['-1'], ['86401'], ['1.5'], ['5m']])('refuses CACHE_SNAPSHOT_INTERVAL_SECONDS=%s: whole seconds from 0 to a day', (value) => {
+    const error = configError({ CACHE_SNAPSHOT_PATH: join(directory, 'snapshot'), CACHE_SNAPSHOT_INTERVAL_SECONDS: value });
+
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^CACHE_SNAPSHOT_INTERVAL_SECONDS: /);
+  });
+
+  it.each<[string, () => string, RegExp]>([
+    ['in a directory that does not exist', () => join(directory, 'missing', 'snapshot'), /^CACHE_SNAPSHOT_PATH: its directory .*missing does not exist/],
+    ['naming a directory', () => directory, /^CACHE_SNAPSHOT_PATH: names a directory: it must name a file/],
+    ['ending in a slash', () => `${join(directory, 'snapshot')}/`, /^CACHE_SNAPSHOT_PATH: names a directory: it must name a file/],
+  ])('refuses a CACHE_SNAPSHOT_PATH %s', (_case, path, message) => {
+    const error = configError({ CACHE_SNAPSHOT_PATH: path() });
+
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(message);
+  });
+
+  it('refuses CACHE_SNAPSHOT_INTERVAL_SECONDS without CACHE_SNAPSHOT_PATH: an interval of nothing', () => {
+    expect(configError({ CACHE_SNAPSHOT_INTERVAL_SECONDS: '60' }).problems).toEqual([
+      'CACHE_SNAPSHOT_INTERVAL_SECONDS: has no effect without CACHE_SNAPSHOT_PATH; set both, or unset it (got "60")',
+    ]);
+  });
+
+  it('refuses CACHE_SNAPSHOT_PATH with DISABLE_RESULT_CACHE=1: its empty cache would replace the snapshot', () => {
+    expect(configError({ CACHE_SNAPSHOT_PATH: join(directory, 'snapshot'), DISABLE_RESULT_CACHE: '1' }).problems[0]).toMatch(
+      /^CACHE_SNAPSHOT_PATH: has no effect with DISABLE_RESULT_CACHE=1/,
+    );
   });
 });

@@ -83,7 +83,7 @@ describe.skipIf(!chromiumPresent)(`GraphiQL in Chromium${chromiumPresent ? '' : 
     );
     const shown = JSON.parse(await editorText(page, page.locator('.graphiql-response .monaco-editor'))) as unknown;
 
-    expect(shown).toEqual({ data: { clearCache: { removed: 2, freedBytes: expect.any(Number) } } });
+    expect(shown).toEqual({ data: { clearCache: { removed: 2, freedBytes: expect.any(Number), shared: null } } });
     expect(harness.service.stats().entries).toBe(0);
     expect(blocked).toEqual([]);
     expect(requested.every((request) => request.includes('//127.0.0.1:'))).toBe(true);

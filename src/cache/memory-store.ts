@@ -26,9 +26,9 @@ import type {
  * only once the earliest expiry has passed, so a reading walks the entries at most once per
  * expiry, never on every call.
  *
- * Every set and every hit gives the entry a use stamp, one more than the last given: the stamps
- * strictly increase from the least to the most recently used entry, because those are exactly the
- * calls that move an entry to lru-cache's most recent place (a peek, a listing or a move into a
+ * Every set, every hit and every restored entry gives the entry a use stamp, one more than the last
+ * given: the stamps strictly increase from the least to the most recently used entry, because
+ * those are exactly the calls that move an entry to lru-cache's most recent place (a peek, a listing or a move into a
  * cache with new bounds, which keeps the order, leave both alone). The listing names positions in
  * the recency orders by these stamps; at a million uses a second they stay exact integers for
  * centuries.
@@ -37,6 +37,18 @@ import type {
 export interface MemoryStoreOptions extends CacheSettings {
   /** Clock in epoch milliseconds, for TTLs and entry times. @default Date.now */
   readonly now?: () => number;
+}
+
+/** An entry as a snapshot keeps it: everything but its size, which the store measures again. */
+export type RestoredEntry = Omit<CacheEntry, 'bytes' | 'shared'>;
+
+export interface RestoreResult {
+  /** Entries now held. */
+  readonly restored: number;
+  /** Entries whose TTL had run out. */
+  readonly expired: number;
+  /** Entries left out: older than those that filled the bounds, larger than `maxBytes` alone, a key given again, or all when the cache is off. */
+  readonly dropped: number;
 }
 
 interface Totals {
@@ -213,6 +225,57 @@ export class MemoryStore implements CacheStore {
   *entries(): IterableIterator<CacheEntry> {
     this.#purgeExpired();
     yield* this.#lru.values();
+  }
+
+  /** Entries from least to most recently used, the order of eviction; expired ones are dropped first. */
+  *leastRecentFirst(): IterableIterator<CacheEntry> {
+    this.#purgeExpired();
+    yield* definedOnly(this.#lru.rvalues());
+  }
+
+  /**
+   * Puts back, into an empty store, entries that a store held before (a snapshot), given from
+   * least to most recently used. Each keeps its record, times and hit count, and they keep their
+   * order. What is held is what setting them one by one would leave, without its events: the
+   * expired ones are skipped, a record larger than `maxBytes` alone is skipped, and of the rest
+   * the most recent that fit both bounds are kept.
+   *
+   * A restore is not a change of the cache that anyone made: it emits no event (no SET for
+   * `cacheEvents` subscribers and metrics), counts no eviction or expiry for what it leaves out,
+   * and no lookup; the bytes it restores count towards `peakBytes`. Throws an `Error` when the
+   * store holds entries already, whose places among the restored ones would be a guess.
+   */
+  restore(entries: Iterable<RestoredEntry>): RestoreResult {
+    if (this.#lru.size > 0) throw new Error(`restore needs an empty cache; entries held: ${this.#lru.size}`);
+    const given = [...entries];
+    if (!this.#settings.enabled) return { restored: 0, expired: 0, dropped: given.length };
+    const now = this.#now();
+    // Served up to and including `expiresAt`, as lru-cache serves them.
+    const live = given.filter((entry) => entry.expiresAt === undefined || entry.expiresAt >= now);
+    const { maxEntries, maxBytes } = this.#settings;
+    const kept: CacheEntry[] = [];
+    const keys = new Set<string>();
+    let bytes = 0;
+    // From the most recent down, as an LRU would keep them: stop at the first that does not fit.
+    for (let index = live.length - 1; index >= 0 && kept.length < maxEntries; index--) {
+      const { record, storedAt, expiresAt, hits, lastAccessedAt } = live[index]!;
+      if (keys.has(record.key)) continue;
+      const size = Buffer.byteLength(JSON.stringify(record));
+      if (size > maxBytes) continue;
+      if (bytes + size > maxBytes) break;
+      keys.add(record.key);
+      bytes += size;
+      kept.push({ record, bytes: size, storedAt, expiresAt, hits, lastAccessedAt });
+    }
+    for (let index = kept.length - 1; index >= 0; index--) {
+      const entry = kept[index]!;
+      const ttl = entry.expiresAt === undefined ? 0 : entry.expiresAt - entry.storedAt;
+      this.#insert(entry.record.key, entry, { size: entry.bytes, ttl, start: entry.storedAt });
+      this.#lastUse.set(entry, ++this.#lastUseGiven);
+      if (entry.expiresAt !== undefined && entry.expiresAt < this.#nextExpiry) this.#nextExpiry = entry.expiresAt;
+    }
+    this.#peakBytes = Math.max(this.#peakBytes, this.#lru.calculatedSize);
+    return { restored: kept.length, expired: given.length - live.length, dropped: live.length - kept.length };
   }
 
   /** A page of entries; the recency orders are the LRU's, `LEAST_RECENT` the order of eviction. */

@@ -26,6 +26,8 @@ export interface GenerationRecord {
 
 export interface CacheEntry {
   readonly record: GenerationRecord;
+  /** Set on an entry a lookup found in the shared tier rather than in this process. */
+  readonly shared?: true;
   /** UTF-8 bytes of the record as JSON: what counts against `maxBytes`. */
   readonly bytes: number;
   readonly storedAt: number;
@@ -71,11 +73,15 @@ export interface CacheStoreStats {
   readonly evictions: number;
   /** Entries whose TTL ran out since the last reset. */
   readonly expirations: number;
+  /** Whether the shared tier answers; undefined when there is none. */
+  readonly sharedTier?: boolean | undefined;
 }
 
 export interface ClearResult {
   readonly removed: number;
   readonly freedBytes: number;
+  /** What the shared tier removed, when there is one. */
+  readonly shared?: { readonly removed: number; readonly freedBytes: number } | undefined;
 }
 
 /** Entries to remove: those matching every filter given (any of `keys`, and `model`). */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { CacheEntry, CacheStore, CacheStoreStats, GenerationRecord } from '../cache/store.js';
 import { GencacheError } from '../errors.js';
+import type { FlightCoordinator, FlightOutcome } from './coordinator.js';
 import { FairQueue, type QueuedTask } from './fair-queue.js';
 import type { GenerationRequest, Generator, GeneratorOutput } from './generator.js';
 import { DEFAULT_INPUT_LIMITS, type InputLimits } from './limits.js';
@@ -19,11 +20,11 @@ import { toGenerationRequest, type GenerationInput } from './request.js';
 export type CachePolicy = 'CACHE_FIRST' | 'CACHE_ONLY' | 'NETWORK_ONLY' | 'NO_STORE';
 
 /**
- * HIT: served from the cache. MISS: this request started the generation. COALESCED: joined a
- * generation already in flight. BYPASS: the policy skipped the cache and this request started
- * the generation.
+ * HIT: served from this instance's cache. SHARED_HIT: from the tier the instances share.
+ * MISS: this request started the generation. COALESCED: joined a generation already in flight.
+ * BYPASS: the policy skipped the cache and this request started the generation.
  */
-export type CacheStatus = 'HIT' | 'MISS' | 'COALESCED' | 'BYPASS';
+export type CacheStatus = 'HIT' | 'SHARED_HIT' | 'MISS' | 'COALESCED' | 'BYPASS';
 
 export interface LoadOptions {
   readonly policy: CachePolicy;
@@ -44,7 +45,10 @@ export interface GenerationResult {
 }
 
 export interface GenerationStats extends CacheStoreStats {
+  /** Lookups served from the cache, either tier. */
   readonly hits: number;
+  /** Those of the hits served from the shared tier. */
+  readonly sharedHits: number;
   readonly misses: number;
   /** hits / (hits + misses); 0 before any lookup. */
   readonly hitRate: number;
@@ -80,6 +84,8 @@ export interface GenerationServiceOptions {
   readonly maxOutputBytes?: number;
   /** Clock in epoch milliseconds. @default Date.now */
   readonly now?: () => number;
+  /** Single-flight across instances, for generations that are stored. @default none: this instance alone */
+  readonly coordinator?: FlightCoordinator | undefined;
 }
 
 interface FlightStorage {
@@ -88,10 +94,17 @@ interface FlightStorage {
   ttlSeconds: number | undefined;
 }
 
+interface FlightResult {
+  readonly record: GenerationRecord;
+  readonly entry: CacheEntry | undefined;
+  /** Whether another instance generated it. */
+  readonly remote?: boolean;
+}
+
 interface Flight extends FlightStorage {
-  readonly promise: Promise<{ record: GenerationRecord; entry: CacheEntry | undefined }>;
-  /** Its place in the generator queue. */
-  readonly task: QueuedTask;
+  promise: Promise<FlightResult>;
+  /** Its place in the generator queue, once it has one. */
+  task: QueuedTask | undefined;
 }
 
 /** The operation of loads that name none. */
@@ -100,6 +113,7 @@ const ANY_OPERATION = {};
 /** Counts since the service was created; they never go back, so metrics can export them as counters. */
 export interface GenerationTotals {
   readonly hits: number;
+  readonly sharedHits: number;
   readonly misses: number;
   readonly coalesced: number;
   readonly deduplicated: number;
@@ -123,6 +137,7 @@ export interface GenerationServiceEvents {
 
 const zeroTotals = () => ({
   hits: 0,
+  sharedHits: 0,
   misses: 0,
   coalesced: 0,
   deduplicated: 0,
@@ -143,6 +158,7 @@ export class GenerationService {
   readonly #maxOutputBytes: number;
   readonly #now: () => number;
   readonly #flights = new Map<string, Flight>();
+  readonly #coordinator: FlightCoordinator | undefined;
   /** The generations running, each with its own controller, for `close` to abort. */
   readonly #running = new Set<AbortController>();
   /** Why generations are refused once `close` has run. */
@@ -161,6 +177,7 @@ export class GenerationService {
     this.#capacity = concurrency + (options.queueMax ?? DEFAULT_GENERATOR_QUEUE_MAX);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_GENERATOR_TIMEOUT_MS;
     this.#maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.#coordinator = options.coordinator;
     this.#now = options.now ?? Date.now;
     this.#since = this.#now();
   }
@@ -253,6 +270,7 @@ export class GenerationService {
     return {
       ...this.#cache.stats(),
       hits,
+      sharedHits: since('sharedHits'),
       misses,
       coalesced: since('coalesced'),
       deduplicated: since('deduplicated'),
@@ -296,35 +314,85 @@ export class GenerationService {
       this.#totals.coalesced++;
       status = 'COALESCED';
       // Still queued: this operation's turn may start it as well.
-      this.#queue.share(flight.task, operation);
+      if (flight.task !== undefined) this.#queue.share(flight.task, operation);
       if (store && !flight.store) {
         flight.store = true;
         flight.ttlSeconds = ttlSeconds;
       }
     } else {
-      flight = this.#startFlight(request, operation, store, ttlSeconds);
+      flight = this.#startFlight(request, operation, store, ttlSeconds, readsCache(policy));
       status = readsCache(policy) ? 'MISS' : 'BYPASS';
     }
-    return flight.promise.then(({ record, entry }) => ({ record, status, expiresAt: entry?.expiresAt }));
+    return flight.promise.then(({ record, entry, remote }) => ({ record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt }));
   }
 
   #hit(entry: CacheEntry): GenerationResult {
     this.#totals.hits++;
+    if (entry.shared) this.#totals.sharedHits++;
     this.#totals.savedMs += entry.record.generationMs;
-    return { record: entry.record, status: 'HIT', expiresAt: entry.expiresAt };
+    return { record: entry.record, status: entry.shared ? 'SHARED_HIT' : 'HIT', expiresAt: entry.expiresAt };
   }
 
-  #startFlight(request: GenerationRequest, operation: object, store: boolean, ttlSeconds: number | undefined): Flight {
+  #startFlight(request: GenerationRequest, operation: object, store: boolean, ttlSeconds: number | undefined, reads: boolean): Flight {
     const { activeCount, pendingCount } = this.#queue;
     if (activeCount + pendingCount >= this.#capacity) {
       throw new GencacheError('OVERLOADED', `the generator queue is full (${activeCount} running, ${pendingCount} queued); retry later`);
     }
-    const storage: FlightStorage = { store, ttlSeconds };
-    const { promise: run, task } = this.#queue.run(operation, () => this.#run(request, storage));
-    const promise = run.finally(() => this.#flights.delete(request.key));
-    const flight = Object.assign(storage, { promise, task });
+    // Its promise is set below, once the flight exists for `generate` to record its task in.
+    const flight: Flight = { store, ttlSeconds, promise: undefined as unknown as Promise<FlightResult>, task: undefined };
+    const generate = () => {
+      const { promise, task } = this.#queue.run(operation, () => this.#run(request, flight));
+      flight.task = task;
+      return promise;
+    };
+    const flown = this.#coordinator !== undefined && store ? this.#coordinate(this.#coordinator, request.key, generate, reads) : generate();
+    flight.promise = flown.finally(() => this.#flights.delete(request.key));
     this.#flights.set(request.key, flight);
     return flight;
+  }
+
+  /**
+   * A generation other instances may be making too: this instance generates it if the
+   * coordinator says so (unless it was stored meanwhile), and otherwise waits for the instance
+   * that does, then reads what it stored; a claim that lapses is looked at and made again.
+   */
+  async #coordinate(coordinator: FlightCoordinator, key: string, generate: () => Promise<FlightResult>, reads: boolean): Promise<FlightResult> {
+    for (;;) {
+      const claim = await coordinator.claim(key);
+      if (claim.kind === 'generate') {
+        // Another instance may have stored it between this instance's lookup and its claim.
+        const stored = reads ? await this.#lookUp(key) : undefined;
+        if (stored !== undefined) {
+          claim.release({ ok: true });
+          return stored;
+        }
+        try {
+          const result = await generate();
+          claim.release({ ok: true });
+          return result;
+        } catch (error) {
+          claim.release(outcomeOf(error));
+          throw error;
+        }
+      }
+      const outcome = await claim.settled;
+      if (outcome?.ok === false) throw new GencacheError(outcome.code, outcome.message);
+      const stored = await this.#lookUp(key);
+      if (stored !== undefined) return stored;
+    }
+  }
+
+  /** What another instance stored for a key, counted as a coalesced load; undefined if nothing. */
+  async #lookUp(key: string): Promise<FlightResult | undefined> {
+    let entry: CacheEntry | undefined;
+    try {
+      [entry] = await this.#cache.getMany([key]);
+    } catch {
+      return undefined;
+    }
+    if (entry === undefined) return undefined;
+    this.#totals.coalesced++;
+    return { record: entry.record, entry, remote: true };
   }
 
   async #run(request: GenerationRequest, storage: FlightStorage) {
@@ -406,6 +474,12 @@ const asError = (error: unknown): Error => (error instanceof Error ? error : new
  * for them); any other error may carry internals (addresses, paths, upstream words), so clients
  * are told only that the generator failed, and the error is the cause, which the log shows.
  */
+/** How a generation that failed with this error ended, for the waiters on other instances. */
+function outcomeOf(error: unknown): FlightOutcome {
+  const failure = error instanceof GencacheError ? error : asGenerationFailure(error);
+  return { ok: false, code: failure.code, message: failure.message };
+}
+
 function asGenerationFailure(error: unknown): GencacheError {
   if (error instanceof GencacheError) return error;
   return new GencacheError('GENERATION_FAILED', 'the generator failed', { cause: error });

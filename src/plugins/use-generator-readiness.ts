@@ -5,15 +5,18 @@ export interface GeneratorReadinessOptions {
   readonly generator: Generator;
   /** Whether the result cache is on, reported beside the generator's state. */
   readonly cacheEnabled: () => boolean;
+  /** Whether the shared tier answers (undefined: there is none); reported, never a reason for 503. */
+  readonly sharedTier?: () => boolean | undefined;
   /** How long the check waits for the generator. @default 2000 */
   readonly timeoutMs?: number;
 }
 
 /**
  * Readiness at `/ready` through Yoga's `useReadinessCheck`: 200 when the generator can take work
- * (the simulated one always can), else 503; a JSON body says why. GET and HEAD only.
+ * (the simulated one always can), else 503; a JSON body says why, and whether the shared tier
+ * answers. GET and HEAD only.
  */
-export function useGeneratorReadiness({ generator, cacheEnabled, timeoutMs = 2000 }: GeneratorReadinessOptions): Plugin {
+export function useGeneratorReadiness({ generator, cacheEnabled, sharedTier = () => undefined, timeoutMs = 2000 }: GeneratorReadinessOptions): Plugin {
   return useReadinessCheck({
     endpoint: '/ready',
     check: async ({ request, fetchAPI }) => {
@@ -27,7 +30,10 @@ export function useGeneratorReadiness({ generator, cacheEnabled, timeoutMs = 200
         state.ready = false;
         state.error = error instanceof Error ? error.message : String(error);
       }
-      const body = { status: state.ready ? 'ready' : 'unavailable', generator: state, cache: { enabled: cacheEnabled() } };
+      // Without Redis the instance serves alone: that degrades the fleet, not this instance's readiness.
+      const shared = sharedTier();
+      const cache = { enabled: cacheEnabled(), ...(shared !== undefined && { sharedTier: shared ? 'up' : 'down' }) };
+      const body = { status: state.ready ? 'ready' : 'unavailable', generator: state, cache };
       return new fetchAPI.Response(JSON.stringify(body), {
         status: state.ready ? 200 : 503,
         headers: { 'content-type': 'application/json' },

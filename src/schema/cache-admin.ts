@@ -34,10 +34,25 @@ const CacheConfigInput = builder.inputType('CacheConfigInput', {
   }),
 });
 
-const CacheClearResult = builder.objectRef<ClearResult>('CacheClearResult').implement({
+const SharedClearResult = builder.objectRef<NonNullable<ClearResult['shared']>>('SharedClearResult').implement({
+  description: 'What the shared tier (Redis) removed.',
   fields: (t) => ({
     removed: t.exposeInt('removed'),
     freedBytes: t.exposeFloat('freedBytes'),
+  }),
+});
+
+const CacheClearResult = builder.objectRef<ClearResult>('CacheClearResult').implement({
+  description: "What this instance's cache removed, and the shared tier's.",
+  fields: (t) => ({
+    removed: t.exposeInt('removed'),
+    freedBytes: t.exposeFloat('freedBytes'),
+    shared: t.field({
+      type: SharedClearResult,
+      nullable: true,
+      description: 'What the shared tier removed; null without one (no REDIS_URL).',
+      resolve: ({ shared }) => shared ?? null,
+    }),
   }),
 });
 

@@ -18,7 +18,8 @@ export const CachePolicy = builder.enumType('CachePolicy', {
 export const CacheStatus = builder.enumType('CacheStatus', {
   description: 'What happened to one generation of a response.',
   values: {
-    HIT: { description: 'Served from the cache.' },
+    HIT: { description: "Served from this instance's cache." },
+    SHARED_HIT: { description: 'Served from the cache tier the instances share (Redis), and now in this instance\'s too.' },
     MISS: { description: 'This operation ran the generator.' },
     COALESCED: { description: 'Joined a generation that another operation had already started.' },
     BYPASS: { description: 'The policy skipped the cache (NETWORK_ONLY, NO_STORE) and this operation ran the generator.' },

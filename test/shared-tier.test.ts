@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { CacheStatsDocument, ClearCacheDocument, EvictCacheEntriesDocument, GenerationDocument } from '../src/generated/graphql.js';
+import { createHarness, dataOf, errorCodes, postOperation, serve } from './helpers/harness.js';
+import { fleetEnv, redisSkipReason } from './helpers/redis.js';
+
+const TOKEN = 'an-admin-token-of-some-length';
+const ADMIN = { authorization: `Bearer ${TOKEN}` };
+
+describe.skipIf(redisSkipReason !== undefined)('the shared tier (Redis)', () => {
+  it('serves on instance B, as SHARED_HIT with the same output, what instance A generated; then from B\'s own cache', async () => {
+    const env = fleetEnv();
+    const a = createHarness({ env });
+    const b = createHarness({ env });
+    await Promise.all([a.connected, b.connected]);
+    const [urlA, urlB] = [await serve(a), await serve(b)];
+    const input = { prompt: 'made on A' };
+
+    const made = dataOf(await postOperation(fetch, urlA, GenerationDocument, { input })).generation!;
+    const shared = dataOf(await postOperation(fetch, urlB, GenerationDocument, { input })).generation!;
+    const local = dataOf(await postOperation(fetch, urlB, GenerationDocument, { input })).generation!;
+
+    expect(made.cacheStatus).toBe('MISS');
+    expect(shared).toMatchObject({ cacheStatus: 'SHARED_HIT', key: made.key, output: made.output, generationMs: made.generationMs });
+    expect(local).toMatchObject({ cacheStatus: 'HIT', key: made.key, output: made.output });
+    expect([a.generator.calls.length, b.generator.calls.length]).toEqual([1, 0]);
+    expect(dataOf(await postOperation(fetch, urlB, CacheStatsDocument)).cacheStats).toMatchObject({
+      hits: 2,
+      sharedHits: 1,
+      misses: 0,
+      entries: 1,
+      sharedTier: true,
+    });
+  });
+
+  it('serves the keys a batch misses locally from the shared tier, and fills the local cache with them', async () => {
+    const env = fleetEnv();
+    const a = createHarness({ env });
+    const b = createHarness({ env });
+    await Promise.all([a.connected, b.connected]);
+    const inputs = ['one', 'two', 'three'].map((prompt) => ({ prompt }));
+    await Promise.all(inputs.map(async (input) => dataOf(await a.execute(GenerationDocument, { input }))));
+    // B has 'one' in its own cache already.
+    expect(dataOf(await b.execute(GenerationDocument, { input: inputs[0]! })).generation?.cacheStatus).toBe('SHARED_HIT');
+
+    const query = 'query ($inputs: [GenerationInput!]!) { generations(inputs: $inputs) { prompt cacheStatus } }';
+    const response = await b.yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables: { inputs } }) });
+    const { data } = (await response.json()) as { data: { generations: { prompt: string; cacheStatus: string }[] } };
+
+    expect(data.generations).toEqual([
+      { prompt: 'one', cacheStatus: 'HIT' },
+      { prompt: 'two', cacheStatus: 'SHARED_HIT' },
+      { prompt: 'three', cacheStatus: 'SHARED_HIT' },
+    ]);
+    expect(b.generator.calls).toHaveLength(0);
+    expect(b.service.stats()).toMatchObject({ entries: 3, hits: 4, sharedHits: 3 });
+  });
+
+  it('reports the shared tier on /ready and /metrics, and null in cacheStats without REDIS_URL', async () => {
+    const fleet = createHarness({ env: fleetEnv() });
+    const alone = createHarness();
+    await fleet.connected;
+
+    const ready = await (await fleet.yoga.fetch('http://yoga/ready')).json();
+    const metrics = await (await fleet.yoga.fetch('http://yoga/metrics')).text();
+
+    expect(ready).toMatchObject({ status: 'ready', cache: { enabled: true, sharedTier: 'up' } });
+    expect(metrics).toMatch(/^gencache_shared_tier_up 1$/m);
+    expect(dataOf(await alone.execute(CacheStatsDocument)).cacheStats.sharedTier).toBeNull();
+    expect(await (await alone.yoga.fetch('http://yoga/ready')).json()).toMatchObject({ cache: { enabled: true } });
+  });
+});
+
+describe.skipIf(redisSkipReason !== undefined)('single-flight across instances', () => {
+  it('runs the generator once for 40 concurrent requests of a new prompt split between two instances', async () => {
+    const env = fleetEnv();
+    const a = createHarness({ env, latencyMs: 300 });
+    const b = createHarness({ env, latencyMs: 300 });
+    await Promise.all([a.connected, b.connected]);
+    const [urlA, urlB] = [await serve(a), await serve(b)];
+    const input = { prompt: 'wanted by forty' };
+
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => postOperation(fetch, i % 2 === 0 ? urlA : urlB, GenerationDocument, { input })),
+    );
+    const generations = results.map((result) => dataOf(result).generation!);
+
+    expect(a.generator.calls.length + b.generator.calls.length).toBe(1);
+    expect(new Set(generations.map((generation) => generation.output)).size).toBe(1);
+    expect(generations.filter((generation) => generation.cacheStatus === 'MISS')).toHaveLength(1);
+    expect(generations.filter((generation) => generation.cacheStatus !== 'MISS').every((generation) => ['COALESCED', 'HIT', 'SHARED_HIT'].includes(generation.cacheStatus))).toBe(true);
+  });
+
+  it('gives the failure of a generation to the waiters on the other instance, and stores nothing', async () => {
+    const env = fleetEnv();
+    const a = createHarness({ env, latencyMs: 300 });
+    const b = createHarness({ env, latencyMs: 300 });
+    await Promise.all([a.connected, b.connected]);
+    a.generator.behaviour = { kind: 'fail', message: 'no GPU' };
+    b.generator.behaviour = { kind: 'fail', message: 'no GPU' };
+    const input = { prompt: 'doomed everywhere' };
+
+    const first = a.execute(GenerationDocument, { input });
+    await expect.poll(() => a.generator.calls.length).toBe(1);
+    const second = await b.execute(GenerationDocument, { input });
+
+    expect(errorCodes(await first)).toEqual(['GENERATION_FAILED']);
+    expect(errorCodes(second)).toEqual(['GENERATION_FAILED']);
+    expect(b.generator.calls).toHaveLength(0);
+    expect(b.service.stats()).toMatchObject({ entries: 0, coalesced: 0, generationErrors: 0 });
+  });
+});
+
+describe.skipIf(redisSkipReason !== undefined)('administration of the shared tier', () => {
+  it('clearCache and evictCacheEntries remove from the shared tier too, and say what they removed there', async () => {
+    const env = { ...fleetEnv(), ADMIN_TOKEN: TOKEN };
+    const a = createHarness({ env });
+    const b = createHarness({ env });
+    await Promise.all([a.connected, b.connected]);
+    for (const [prompt, model] of [['x', 'sim-1'], ['y', 'sim-2'], ['z', 'sim-1']] as const) {
+      dataOf(await a.execute(GenerationDocument, { input: { prompt, model } }));
+    }
+
+    const evicted = dataOf(await a.execute(EvictCacheEntriesDocument, { model: 'sim-2' }, ADMIN)).evictCacheEntries;
+    const cleared = dataOf(await a.execute(ClearCacheDocument, {}, ADMIN)).clearCache;
+
+    expect(evicted).toMatchObject({ removed: 1, shared: { removed: 1 } });
+    expect(cleared).toMatchObject({ removed: 2, shared: { removed: 2 } });
+    expect(evicted.shared?.freedBytes).toBe(evicted.freedBytes);
+    // Nothing left to share: B generates.
+    expect(dataOf(await b.execute(GenerationDocument, { input: { prompt: 'x' } })).generation?.cacheStatus).toBe('MISS');
+    const alone = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
+    expect(dataOf(await alone.execute(ClearCacheDocument, {}, ADMIN)).clearCache.shared).toBeNull();
+  });
+});
