@@ -103,6 +103,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     coordinator: fleet?.coordinator,
   });
   const statsFeed = new StatsFeed<GenerationStats>(() => service.stats());
+  fleet?.publishStats(() => service.stats());
   const metrics = createMetrics({ service, cache, defaultMetrics: overrides.defaultMetrics, sharedTier: fleet?.link });
   const detachLogs = logServiceEvents(service, cache, logger);
   const graphql = createGraphQlServer({
@@ -116,6 +117,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     maxSubscriptions: config.maxSubscriptions,
     maxGenerationsPerOperation: config.maxGenerationsPerOperation,
     maxResponseBytes: config.maxResponseBytes,
+    instanceId: config.instanceId,
+    cacheEvents: fleet?.events,
+    fleetStats: fleet?.stats,
     trustedDocuments: config.trustedDocuments,
     metrics: metrics.registry,
     plugins: overrides.plugins,

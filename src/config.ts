@@ -1,4 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -77,6 +78,8 @@ export interface Config {
   readonly generator: GeneratorSettings;
   /** Undefined without REDIS_URL: one instance, alone. */
   readonly fleet: FleetSettings | undefined;
+  /** This instance's name in events and fleet statistics: INSTANCE_ID, or host name and pid. */
+  readonly instanceId: string;
   readonly limits: InputLimits;
   /** Bytes of an HTTP request body, and of a graphql-ws message. */
   readonly maxRequestBodyBytes: number;
@@ -241,6 +244,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     );
   }
   const env = parsed.data;
+  // The pid tells processes on one host apart; the random part, apps in one process (tests).
+  const instanceId = env.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   return Object.freeze({
     port: env.PORT,
     host: env.HOST,
@@ -252,6 +257,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     }),
     adminToken: env.ADMIN_TOKEN,
     corsOrigins: Object.freeze(env.CORS_ORIGINS),
+    instanceId,
     fleet:
       env.REDIS_URL === undefined
         ? undefined
@@ -260,7 +266,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
             namespace: env.CACHE_NAMESPACE,
             commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
             lockTtlMs: env.CACHE_LOCK_TTL_MS,
-            instanceId: env.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+            instanceId,
           }),
     generator: Object.freeze({
       kind: env.GENERATOR,

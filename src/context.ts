@@ -1,6 +1,8 @@
 import DataLoader from 'dataloader';
 import type { AdminAccess, AdminAuthenticator, AdminCredentials } from './auth.js';
-import type { CacheStore } from './cache/store.js';
+import type { EventEmitter } from 'node:events';
+import type { CacheEvent, CacheStore } from './cache/store.js';
+import type { FleetStats } from './fleet/fleet-stats.js';
 import { GencacheError } from './errors.js';
 import type { GenerationRequest } from './generation/generator.js';
 import type { CacheStatus, GenerationResult, GenerationService, GenerationStats, LoadOptions } from './generation/service.js';
@@ -18,6 +20,12 @@ export interface ContextDependencies {
   readonly statsFeed: StatsFeed<GenerationStats>;
   readonly logger: Logger;
   readonly authenticate: AdminAuthenticator;
+  /** This instance's name, which its cache events carry. @default 'local' */
+  readonly instanceId?: string;
+  /** The cache events to stream: of this instance, or of every instance of a fleet. @default the cache's */
+  readonly cacheEvents?: EventEmitter<{ event: [CacheEvent & { readonly instance?: string }] }>;
+  /** The statistics of every instance summed; undefined when this one is alone. */
+  readonly fleetStats?: (() => Promise<FleetStats>) | undefined;
   /** UTF-8 bytes of the outputs one response may carry. @default 32 MiB */
   readonly maxResponseBytes?: number;
 }
@@ -26,7 +34,9 @@ export interface ContextDependencies {
 export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 2 ** 20;
 
 /** What each operation's resolvers see. */
-export interface Context extends Omit<ContextDependencies, 'authenticate' | 'maxResponseBytes'> {
+export interface Context extends Omit<ContextDependencies, 'authenticate' | 'maxResponseBytes' | 'instanceId' | 'cacheEvents'> {
+  readonly instanceId: string;
+  readonly cacheEvents: NonNullable<ContextDependencies['cacheEvents']>;
   /** Whether this operation may use the admin surface; worked out on first use. */
   adminAccess(): AdminAccess;
   /**
@@ -68,7 +78,7 @@ class CountingPromiseMap<V> extends Map<string, V> {
  * Credentials are read only when an admin field asks: most operations never do.
  */
 export function createContext(
-  { service, cache, statsFeed, logger, authenticate, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES }: ContextDependencies,
+  { service, cache, statsFeed, logger, authenticate, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES, instanceId = 'local', cacheEvents = cache.events, fleetStats }: ContextDependencies,
   credentials: () => AdminCredentials,
 ): Context {
   const loaders = new Map<string, { readonly loader: GenerationLoader; readonly memo: CountingPromiseMap<unknown> }>();
@@ -81,6 +91,9 @@ export function createContext(
     cache,
     statsFeed,
     logger,
+    instanceId,
+    cacheEvents,
+    fleetStats,
     adminAccess: () => (access ??= authenticate(credentials())),
     cacheReport: undefined,
     load(request, options) {

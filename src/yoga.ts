@@ -118,8 +118,18 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, maxResponseBytes, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, trustedDocuments = { enabled: false, adminBypass: false }, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
-  const dependencies: ContextDependencies = { service, cache, statsFeed, logger, maxResponseBytes, authenticate: createAdminAuthenticator(adminToken) };
+  const { service, cache, statsFeed, logger, generator, adminToken, maxResponseBytes, instanceId, cacheEvents, fleetStats, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, trustedDocuments = { enabled: false, adminBypass: false }, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
+  const dependencies: ContextDependencies = {
+    service,
+    cache,
+    statsFeed,
+    logger,
+    maxResponseBytes,
+    instanceId,
+    cacheEvents,
+    fleetStats,
+    authenticate: createAdminAuthenticator(adminToken),
+  };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
   const isAdmin = (sources: Partial<YogaInitialContext> & ServerContext) => dependencies.authenticate(credentialsOf(sources)) === 'granted';
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness

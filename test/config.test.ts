@@ -100,14 +100,17 @@ describe('loadConfig values', () => {
 });
 
 describe('loadConfig empty values', () => {
-  it('treats an empty string as unset', () => {
-    const config = loadConfig({ PORT: '', GENERATOR: '', CACHE_MAX_SIZE: '', ADMIN_TOKEN: '', REDIS_URL: '' });
+  // The same INSTANCE_ID, or each would name itself anew.
+  const named = (environment: Record<string, string>) => loadConfig({ ...environment, INSTANCE_ID: 'one' });
 
-    expect(config).toEqual(loadConfig({}));
+  it('treats an empty string as unset', () => {
+    const config = named({ PORT: '', GENERATOR: '', CACHE_MAX_SIZE: '', ADMIN_TOKEN: '', REDIS_URL: '' });
+
+    expect(config).toEqual(named({}));
   });
 
   it('treats a blank string as unset', () => {
-    expect(loadConfig({ PORT: '  ', DISABLE_RESULT_CACHE: ' ' })).toEqual(loadConfig({}));
+    expect(named({ PORT: '  ', DISABLE_RESULT_CACHE: ' ' })).toEqual(named({}));
   });
 });
 
@@ -170,7 +173,7 @@ describe('loadConfig invalid values', () => {
       lockTtlMs: 30_000,
       instanceId: 'replica-1',
     });
-    expect(loadConfig({ REDIS_URL: 'rediss://cache.internal:6380/2' }).fleet?.instanceId).toMatch(/-\d+$/);
+    expect(loadConfig({ REDIS_URL: 'rediss://cache.internal:6380/2' }).fleet?.instanceId).toMatch(new RegExp(`-${process.pid}-[0-9a-f]{4}$`));
   });
 
   it.each([

@@ -77,7 +77,8 @@ vi.mock('@envelop/graphql-jit', async (importOriginal) => {
 });
 
 const TOKEN = 'jit-differential-admin-token';
-const ENV = { ADMIN_TOKEN: TOKEN };
+// One name for both apps: their events carry it.
+const ENV = { ADMIN_TOKEN: TOKEN, INSTANCE_ID: 'differential' };
 const URL_OF_GRAPHQL = 'http://yoga/graphql';
 const START_MS = 1_700_000_000_000;
 /** What the fake clock moves between cases, so that times differ from case to case. */

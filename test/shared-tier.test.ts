@@ -1,7 +1,15 @@
-import { describe, expect, it } from 'vitest';
-import { CacheStatsDocument, ClearCacheDocument, EvictCacheEntriesDocument, GenerationDocument } from '../src/generated/graphql.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import {
+  CacheEventsDocument,
+  CacheStatsDocument,
+  ClearCacheDocument,
+  EvictCacheEntriesDocument,
+  GenerationDocument,
+  UpdateCacheConfigDocument,
+} from '../src/generated/graphql.js';
 import { createHarness, dataOf, errorCodes, postOperation, serve } from './helpers/harness.js';
 import { fleetEnv, redisSkipReason } from './helpers/redis.js';
+import { subscribe } from './helpers/subscribers.js';
 
 const TOKEN = 'an-admin-token-of-some-length';
 const ADMIN = { authorization: `Bearer ${TOKEN}` };
@@ -130,5 +138,64 @@ describe.skipIf(redisSkipReason !== undefined)('administration of the shared tie
     expect(dataOf(await b.execute(GenerationDocument, { input: { prompt: 'x' } })).generation?.cacheStatus).toBe('MISS');
     const alone = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
     expect(dataOf(await alone.execute(ClearCacheDocument, {}, ADMIN)).clearCache.shared).toBeNull();
+  });
+});
+
+describe.skipIf(redisSkipReason !== undefined)('changes, events and statistics across instances', () => {
+  it("clearCache on A empties B's own cache, and a cacheEvents subscriber on B sees A's CLEAR", async () => {
+    const env = { ...fleetEnv(), ADMIN_TOKEN: TOKEN };
+    const a = createHarness({ env: { ...env, INSTANCE_ID: 'instance-a' } });
+    const b = createHarness({ env: { ...env, INSTANCE_ID: 'instance-b' } });
+    await Promise.all([a.connected, b.connected]);
+    const urlB = await serve(b);
+    dataOf(await a.execute(GenerationDocument, { input: { prompt: 'everywhere' } }));
+    expect(dataOf(await b.execute(GenerationDocument, { input: { prompt: 'everywhere' } })).generation?.cacheStatus).toBe('SHARED_HIT');
+    expect(b.service.stats().entries).toBe(1);
+    const events = subscribe('sse', CacheEventsDocument, { url: urlB, ...ADMIN });
+    onTestFinished(() => events.close());
+    // Live once B's own changes come through.
+    const live = events.until((result) => result.data?.cacheEvents.type === 'CONFIG');
+    dataOf(await b.execute(UpdateCacheConfigDocument, { input: {} }, ADMIN));
+    await live;
+
+    dataOf(await a.execute(ClearCacheDocument, {}, ADMIN));
+    const fromA = await events.until((result) => result.data?.cacheEvents.type === 'CLEAR' && result.data.cacheEvents.instance === 'instance-a');
+
+    expect(fromA.data?.cacheEvents).toMatchObject({ type: 'CLEAR', instance: 'instance-a', removed: 1 });
+    await expect.poll(() => b.service.stats().entries).toBe(0);
+    const ownClear = await events.until((result) => result.data?.cacheEvents.type === 'CLEAR' && result.data.cacheEvents.instance === 'instance-b');
+    expect(ownClear.data?.cacheEvents).toMatchObject({ reason: 'cleared on another instance', removed: 1 });
+  });
+
+  it('updateCacheConfig and evictCacheEntries on A reach B', async () => {
+    const env = { ...fleetEnv(), ADMIN_TOKEN: TOKEN };
+    const a = createHarness({ env });
+    const b = createHarness({ env });
+    await Promise.all([a.connected, b.connected]);
+    const made = dataOf(await b.execute(GenerationDocument, { input: { prompt: 'evict me' } })).generation!;
+    dataOf(await b.execute(GenerationDocument, { input: { prompt: 'keep me' } }));
+
+    dataOf(await a.execute(UpdateCacheConfigDocument, { input: { maxEntries: 7, defaultTtlSeconds: 60 } }, ADMIN));
+    dataOf(await a.execute(EvictCacheEntriesDocument, { keys: [made.key] }, ADMIN));
+
+    await expect.poll(() => b.cache.settings).toMatchObject({ maxEntries: 7, defaultTtlSeconds: 60 });
+    await expect.poll(() => b.service.stats().entries).toBe(1);
+    expect(b.cache.settings).toEqual(a.cache.settings);
+  });
+
+  it('cacheStats(scope: FLEET) on either instance is the sum of both', async () => {
+    const env = fleetEnv();
+    const a = createHarness({ env });
+    const b = createHarness({ env });
+    await Promise.all([a.connected, b.connected]);
+    dataOf(await a.execute(GenerationDocument, { input: { prompt: 'one on A' } }));
+    dataOf(await b.execute(GenerationDocument, { input: { prompt: 'one on B' } }));
+    dataOf(await b.execute(GenerationDocument, { input: { prompt: 'one on A' } }));
+
+    // Each instance publishes its statistics every second.
+    const fleetOf = async (harness: typeof a) => dataOf(await harness.execute(CacheStatsDocument, { scope: 'FLEET' })).cacheStats;
+    await expect.poll(() => fleetOf(a), { timeout: 5000 }).toMatchObject({ instances: 2, generations: 2, hits: 1, sharedHits: 1, entries: 3 });
+    await expect.poll(() => fleetOf(b), { timeout: 5000 }).toMatchObject({ instances: 2, generations: 2, hits: 1, sharedHits: 1, entries: 3 });
+    expect(dataOf(await a.execute(CacheStatsDocument)).cacheStats).toMatchObject({ instances: 1, generations: 1, entries: 1 });
   });
 });

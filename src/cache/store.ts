@@ -58,6 +58,9 @@ export type CacheEvent =
   | { readonly type: 'CLEAR'; readonly at: number; readonly removed: number; readonly bytes: number; readonly reason: string }
   | { readonly type: 'CONFIG'; readonly at: number; readonly settings: CacheSettings };
 
+/** An event of one of the instances sharing a cache, and which. */
+export type InstanceCacheEvent = CacheEvent & { readonly instance: string };
+
 export interface CacheStoreEvents {
   event: [CacheEvent];
 }

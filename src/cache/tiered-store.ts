@@ -32,14 +32,29 @@ export interface SharedTier {
   clear(): Promise<{ removed: number; freedBytes: number }>;
 }
 
+/** A change an administrator made, which the other instances make to their own local tier. */
+export type CacheChange =
+  | { readonly kind: 'clear' }
+  | { readonly kind: 'delete'; readonly filter: DeleteFilter }
+  | { readonly kind: 'configure'; readonly settings: CacheSettings };
+
+export interface TieredStoreOptions {
+  /** Tells the other instances of a change made here. @default nobody */
+  readonly announce?: (change: CacheChange) => void;
+  /** Clock in epoch milliseconds. @default Date.now */
+  readonly now?: () => number;
+}
+
 export class TieredStore implements CacheStore {
   readonly #local: MemoryStore;
   readonly #shared: SharedTier;
+  readonly #announce: (change: CacheChange) => void;
   readonly #now: () => number;
 
-  constructor(local: MemoryStore, shared: SharedTier, now: () => number = Date.now) {
+  constructor(local: MemoryStore, shared: SharedTier, { announce = () => undefined, now = Date.now }: TieredStoreOptions = {}) {
     this.#local = local;
     this.#shared = shared;
+    this.#announce = announce;
     this.#now = now;
   }
 
@@ -86,16 +101,38 @@ export class TieredStore implements CacheStore {
 
   async delete(filter: DeleteFilter): Promise<ClearResult> {
     const local = this.#local.delete(filter);
-    return { ...local, shared: await this.#shared.delete(filter) };
+    const shared = await this.#shared.delete(filter);
+    this.#announce({ kind: 'delete', filter });
+    return { ...local, shared };
   }
 
   async clear(): Promise<ClearResult> {
     const local = this.#local.clear();
-    return { ...local, shared: await this.#shared.clear() };
+    const shared = await this.#shared.clear();
+    this.#announce({ kind: 'clear' });
+    return { ...local, shared };
   }
 
+  /** Applies new settings here, and has the other instances apply them. */
   configure(update: Partial<CacheSettings>): CacheSettings {
-    return this.#local.configure(update);
+    const settings = this.#local.configure(update);
+    this.#announce({ kind: 'configure', settings });
+    return settings;
+  }
+
+  /** A change another instance announced, made to the local tier (the shared one has it already). */
+  applyPeerChange(change: CacheChange): void {
+    switch (change.kind) {
+      case 'clear':
+        this.#local.clear('cleared on another instance');
+        break;
+      case 'delete':
+        this.#local.delete(change.filter);
+        break;
+      case 'configure':
+        this.#local.configure(change.settings);
+        break;
+    }
   }
 
   /** The local tier's entries. */

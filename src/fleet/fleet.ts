@@ -1,7 +1,11 @@
+import { EventEmitter } from 'node:events';
 import type { MemoryStore } from '../cache/memory-store.js';
-import { TieredStore } from '../cache/tiered-store.js';
+import type { CacheEvent, InstanceCacheEvent } from '../cache/store.js';
+import { TieredStore, type CacheChange } from '../cache/tiered-store.js';
+import type { GenerationStats } from '../generation/service.js';
 import type { Logger } from '../logger.js';
 import { createFleetBus, type FleetBus } from './bus.js';
+import { FleetStatsBoard, type FleetStats } from './fleet-stats.js';
 import { RedisFlightCoordinator } from './flight-lock.js';
 import { RedisLink } from './redis-link.js';
 import { RedisSharedTier } from './shared-tier.js';
@@ -17,25 +21,80 @@ export interface FleetOptions {
   readonly instanceId: string;
 }
 
+export interface FleetEvents {
+  event: [InstanceCacheEvent];
+}
+
 /** What an instance that shares Redis with others is made of. */
 export interface Fleet {
   readonly link: RedisLink;
   readonly bus: FleetBus;
-  /** The local cache in front of the shared tier. */
+  /** The local cache in front of the shared tier; administrative changes reach every instance. */
   readonly cache: TieredStore;
   readonly coordinator: RedisFlightCoordinator;
+  /** The cache events of every instance, each with the instance it came from. */
+  readonly events: EventEmitter<FleetEvents>;
+  /** Publishes this instance's statistics for the others' fleet sums, from now on. */
+  publishStats(own: () => GenerationStats): void;
+  /** This instance's statistics summed with those of the others. */
+  stats(): Promise<FleetStats>;
   close(): Promise<void>;
 }
 
-/** Joins the instances sharing Redis: the shared tier behind `local`, single-flight and the bus. */
+interface Message<T> {
+  readonly from: string;
+  readonly body: T;
+}
+
+/**
+ * Joins the instances sharing Redis: the shared tier behind `local`, single-flight, and on the
+ * bus the administrative changes (clear, delete, configure) and the cache events of each.
+ */
 export function createFleet(options: FleetOptions, local: MemoryStore, logger: Logger, now?: () => number): Fleet {
+  const { instanceId: self, namespace } = options;
   const link = new RedisLink({ url: options.redisUrl, commandTimeoutMs: options.commandTimeoutMs, logger });
-  const bus = createFleetBus(link, options.namespace);
+  const bus = createFleetBus(link, namespace);
+  const cache = new TieredStore(local, new RedisSharedTier(link, namespace, now), {
+    announce: (change) => bus.publish<Message<CacheChange>>('changes', { from: self, body: change }),
+    now,
+  });
+  bus.subscribe<Message<CacheChange>>('changes', ({ from, body }) => {
+    if (from === self) return;
+    try {
+      cache.applyPeerChange(body);
+    } catch (error) {
+      logger.warn({ err: error, from, change: body }, 'fleet: a change announced by another instance could not be made here');
+    }
+  });
+
+  const events = new EventEmitter<FleetEvents>();
+  // One listener per cacheEvents subscriber.
+  events.setMaxListeners(0);
+  local.events.on('event', (event) => {
+    events.emit('event', { ...event, instance: self });
+    bus.publish<Message<CacheEvent>>('events', { from: self, body: event });
+  });
+  bus.subscribe<Message<CacheEvent>>('events', ({ from, body }) => {
+    if (from !== self) events.emit('event', { ...body, instance: from });
+  });
+
+  let board: FleetStatsBoard | undefined;
   return {
     link,
     bus,
-    cache: new TieredStore(local, new RedisSharedTier(link, options.namespace, now), now),
-    coordinator: new RedisFlightCoordinator(link, bus, options.namespace, options.lockTtlMs),
-    close: () => link.close(),
+    cache,
+    coordinator: new RedisFlightCoordinator(link, bus, namespace, options.lockTtlMs),
+    events,
+    publishStats: (own) => {
+      board ??= new FleetStatsBoard(link, namespace, self, own);
+    },
+    stats: () => {
+      if (board === undefined) throw new Error('fleet statistics are read before they are published');
+      return board.read();
+    },
+    close: async () => {
+      board?.stop();
+      await link.close();
+    },
   };
 }

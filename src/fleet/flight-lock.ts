@@ -41,6 +41,8 @@ export class RedisFlightCoordinator implements FlightCoordinator {
     this.#prefix = `${namespace}lock:`;
     this.#lockTtlMs = lockTtlMs;
     bus.subscribe<Announcement>('flights', ({ key, outcome }) => this.#settle(key, outcome));
+    // With the connection gone no announcement can come: every waiter looks again at once.
+    link.client.on('close', () => this.#waiters.forEach((waiters) => waiters.forEach((waiter) => waiter(undefined))));
   }
 
   async claim(key: string): Promise<FlightClaim> {

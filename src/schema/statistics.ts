@@ -1,5 +1,18 @@
+import type { Context } from '../context.js';
+import type { FleetStats } from '../fleet/fleet-stats.js';
 import type { GenerationStats } from '../generation/service.js';
 import { builder } from './builder.js';
+
+export const StatsScope = builder.enumType('StatsScope', {
+  values: {
+    INSTANCE: { description: 'This instance.' },
+    FLEET: { description: 'Every instance sharing its Redis, summed (this instance alone without REDIS_URL).' },
+  } as const,
+});
+
+/** The statistics of a scope: this instance's, or the fleet's. */
+export const statsOf = async (scope: 'INSTANCE' | 'FLEET' | null | undefined, { service, fleetStats }: Context): Promise<GenerationStats | FleetStats> =>
+  scope === 'FLEET' && fleetStats !== undefined ? fleetStats() : service.stats();
 
 export const CacheStats = builder.objectRef<GenerationStats>('CacheStats').implement({
   description: 'Statistics of the result cache and the generator since the start or the last reset.',
@@ -29,12 +42,17 @@ export const CacheStats = builder.objectRef<GenerationStats>('CacheStats').imple
     queued: t.exposeInt('queued', { description: 'Generations waiting for a generator slot.' }),
     savedMs: t.exposeFloat('savedMs', { description: 'Generator time that hits saved.' }),
     since: t.field({ type: 'DateTime', resolve: ({ since }) => new Date(since) }),
+    instances: t.int({
+      description: 'Instances summed: 1 for INSTANCE, and for FLEET those that published their statistics in the last seconds.',
+      resolve: (stats) => ('instances' in stats ? (stats as FleetStats).instances : 1),
+    }),
   }),
 });
 
 builder.queryFields((t) => ({
   cacheStats: t.field({
     type: CacheStats,
-    resolve: (_root, _args, { service }) => service.stats(),
+    args: { scope: t.arg({ type: StatsScope, defaultValue: 'INSTANCE' }) },
+    resolve: (_root, { scope }, context) => statsOf(scope, context),
   }),
 }));

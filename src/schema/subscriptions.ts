@@ -4,7 +4,7 @@ import { badUserInput } from '../errors.js';
 import type { GenerationStats } from '../generation/service.js';
 import { builder } from './builder.js';
 import { CacheConfig } from './cache-admin.js';
-import { CacheStats } from './statistics.js';
+import { CacheStats, statsOf, StatsScope } from './statistics.js';
 
 export const MIN_STATS_INTERVAL_MS = 100;
 export const MAX_STATS_INTERVAL_MS = 60_000;
@@ -22,10 +22,16 @@ const CacheEventType = builder.enumType('CacheEventType', {
   } as const,
 });
 
-const CacheEventRef = builder.objectRef<CacheEvent>('CacheEvent').implement({
-  description: 'One change of the result cache.',
+type AnyInstanceEvent = CacheEvent & { readonly instance?: string };
+
+const CacheEventRef = builder.objectRef<AnyInstanceEvent>('CacheEvent').implement({
+  description: 'One change of the result cache, of this instance or of another sharing its Redis.',
   fields: (t) => ({
     type: t.field({ type: CacheEventType, resolve: (event) => event.type }),
+    instance: t.string({
+      description: 'The instance whose cache changed (INSTANCE_ID, or host name and pid).',
+      resolve: (event, _args, { instanceId }) => event.instance ?? instanceId,
+    }),
     at: t.field({ type: 'DateTime', resolve: (event) => new Date(event.at) }),
     key: t.id({ nullable: true, resolve: (event) => ('key' in event ? event.key : null) }),
     model: t.string({ nullable: true, resolve: (event) => ('model' in event ? event.model : null) }),
@@ -53,13 +59,23 @@ builder.subscriptionFields((t) => ({
   cacheStats: t.field({
     type: CacheStats,
     description: `Cache statistics: the current value at once, then one every intervalMs (${MIN_STATS_INTERVAL_MS} to ${MAX_STATS_INTERVAL_MS}).`,
-    args: { intervalMs: t.arg.int({ defaultValue: 1000 }) },
-    subscribe: (_root, { intervalMs }, { service, statsFeed }) => {
+    args: { intervalMs: t.arg.int({ defaultValue: 1000 }), scope: t.arg({ type: StatsScope, defaultValue: 'INSTANCE' }) },
+    subscribe: (_root, { intervalMs, scope }, context) => {
       const interval = intervalMs ?? 1000;
       if (interval < MIN_STATS_INTERVAL_MS || interval > MAX_STATS_INTERVAL_MS) {
         throw badUserInput(`intervalMs must be from ${MIN_STATS_INTERVAL_MS} to ${MAX_STATS_INTERVAL_MS}, got ${interval}`);
       }
+      const { service, statsFeed } = context;
       // Only the latest statistics matter to a subscriber that falls behind.
+      if (scope === 'FLEET' && context.fleetStats !== undefined) {
+        // Read from Redis for each subscriber: one SCAN and MGET an interval.
+        return new Repeater<GenerationStats>(async (push, stop) => {
+          await push(await statsOf(scope, context));
+          const timer = setInterval(() => void statsOf(scope, context).then(push), interval);
+          await stop;
+          clearInterval(timer);
+        }, new SlidingBuffer(1));
+      }
       return new Repeater<GenerationStats>(async (push, stop) => {
         await push(service.stats());
         const unsubscribe = statsFeed.subscribe(interval, (stats) => void push(stats));
@@ -71,14 +87,14 @@ builder.subscriptionFields((t) => ({
   }),
   cacheEvents: t.field({
     type: CacheEventRef,
-    description: 'Every change of the cache as it happens: SET, EVICT, EXPIRE, DELETE, CLEAR, CONFIG. Admin.',
+    description: 'Every change of the cache as it happens, on every instance sharing its Redis: SET, EVICT, EXPIRE, DELETE, CLEAR, CONFIG. Admin.',
     authScopes: { admin: true },
-    subscribe: (_root, _args, { cache }) =>
-      new Repeater<CacheEvent>(async (push, stop) => {
-        const listener = (event: CacheEvent) => void push(event);
-        cache.events.on('event', listener);
+    subscribe: (_root, _args, { cacheEvents }) =>
+      new Repeater<AnyInstanceEvent>(async (push, stop) => {
+        const listener = (event: AnyInstanceEvent) => void push(event);
+        cacheEvents.on('event', listener);
         await stop;
-        cache.events.off('event', listener);
+        cacheEvents.off('event', listener);
       }, new SlidingBuffer(EVENT_BUFFER)),
     resolve: (event) => event,
   }),
