@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'TOO_MANY_SUBSCRIPTIONS'
-  | 'RESPONSE_TOO_LARGE';
+  | 'RESPONSE_TOO_LARGE'
+  | 'SHARED_TIER_UNAVAILABLE';
 
 export class GencacheError extends Error {
   readonly extensions: { readonly code: ErrorCode };

@@ -288,6 +288,8 @@ const VALUES: Readonly<Record<string, (fixture: Fixture) => readonly Sample[]>> 
   'Query.cacheEntries.after': ({ cursor }) => [sample(cursor, 'a real cursor')],
   'Query.cacheEntries.last': () => [refused(1)],
   'Query.cacheEntries.before': ({ cursor }) => [refused(cursor)],
+  // These apps have no shared tier: SHARED is refused.
+  'Query.cacheEntries.tier': () => [sample('LOCAL', 'LOCAL'), { ...sample('SHARED', 'SHARED (no shared tier here)'), invalid: true }],
   'Subscription.cacheStats.intervalMs': () => [sample(250)],
   'CacheConfigInput.enabled': () => [sample(true)],
   'CacheConfigInput.maxEntries': () => [sample(500)],

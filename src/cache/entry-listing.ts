@@ -18,6 +18,8 @@ import type { CacheEntry } from './store.js';
 export type EntryOrder = 'MOST_RECENT' | 'LEAST_RECENT' | 'LARGEST' | 'MOST_HITS';
 
 export interface ListOptions {
+  /** The tier to list: this process's cache, or the one the instances share. @default 'LOCAL' */
+  readonly tier?: 'LOCAL' | 'SHARED' | undefined;
   readonly first: number;
   readonly after?: string | undefined;
   readonly orderBy: EntryOrder;
@@ -57,6 +59,21 @@ const SORT_VALUE: Record<'LARGEST' | 'MOST_HITS', (entry: CacheEntry) => number>
   LARGEST: (entry) => -entry.bytes,
   MOST_HITS: (entry) => -entry.hits,
 };
+
+/**
+ * A source of entries that have no recency of their own (the shared tier's): the recency orders
+ * are those of storing, the latest stored taken as the most recently used.
+ */
+export function storingOrder(entries: readonly CacheEntry[]): EntrySource {
+  const ordered = [...entries].sort((a, b) => a.storedAt - b.storedAt || (a.record.key < b.record.key ? -1 : a.record.key > b.record.key ? 1 : 0));
+  // Strictly increasing along the order, ties of storedAt apart by their place.
+  const stamps = new Map(ordered.map((entry, index) => [entry, entry.storedAt + index / (ordered.length + 1)]));
+  return {
+    mostRecentFirst: () => ordered.toReversed(),
+    leastRecentFirst: () => ordered,
+    lastUse: (entry) => stamps.get(entry)!,
+  };
+}
 
 /** Ascending by value, then by key, so that ties have one order too. */
 const compare = (a: Position, b: Position): number => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);

@@ -1,4 +1,5 @@
-import type { EntryPage, ListOptions } from './entry-listing.js';
+import { GencacheError } from '../errors.js';
+import { listEntries, storingOrder, type EntryPage, type ListOptions } from './entry-listing.js';
 import type { MemoryStore } from './memory-store.js';
 import type { CacheSettings } from './settings.js';
 import type { CacheEntry, CacheStore, CacheStoreStats, ClearResult, DeleteFilter, GenerationRecord, MaybePromise } from './store.js';
@@ -30,6 +31,8 @@ export interface SharedTier {
   delete(filter: DeleteFilter): Promise<{ removed: number; freedBytes: number }>;
   /** Removes every entry of this cache's namespace. */
   clear(): Promise<{ removed: number; freedBytes: number }>;
+  /** Every entry, walking the whole tier; undefined when the tier fails. */
+  entries(): Promise<SharedEntry[] | undefined>;
 }
 
 /** A change an administrator made, which the other instances make to their own local tier. */
@@ -135,9 +138,16 @@ export class TieredStore implements CacheStore {
     }
   }
 
-  /** The local tier's entries. */
-  list(options: ListOptions): EntryPage {
-    return this.#local.list(options);
+  /**
+   * A page of the local tier's entries, or of the shared tier's (a walk of all of them, in the
+   * order they were stored: the shared tier keeps no recency). Throws a `TypeError` for a cursor
+   * it did not make, and SHARED_TIER_UNAVAILABLE when the shared tier does not answer.
+   */
+  async list(options: ListOptions): Promise<EntryPage> {
+    if (options.tier !== 'SHARED') return this.#local.list(options);
+    const shared = await this.#shared.entries();
+    if (shared === undefined) throw new GencacheError('SHARED_TIER_UNAVAILABLE', 'the shared tier (Redis) does not answer; try again, or list this instance\'s cache');
+    return listEntries(storingOrder(shared.map((entry) => ({ ...entry, hits: 0, lastAccessedAt: entry.storedAt }))), options);
   }
 
   stats(): CacheStoreStats {

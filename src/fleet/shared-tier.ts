@@ -61,11 +61,33 @@ export class RedisSharedTier implements SharedTier {
     if (keys === undefined && model === undefined) return { removed: 0, freedBytes: 0 };
     const matches = (entry: SharedEntry | undefined): entry is SharedEntry => entry !== undefined && (model === undefined || entry.record.model === model);
     if (keys !== undefined) return this.#remove(keys.map((key) => this.#prefix + key), matches);
-    return this.#walk((batch) => this.#remove(batch, matches));
+    const { removed, freedBytes } = await this.#walk((batch) => this.#remove(batch, matches));
+    return { removed, freedBytes };
   }
 
-  clear(): Promise<{ removed: number; freedBytes: number }> {
-    return this.#walk((batch) => this.#remove(batch, (entry): entry is SharedEntry => entry !== undefined));
+  async clear(): Promise<{ removed: number; freedBytes: number }> {
+    const { removed, freedBytes } = await this.#walk((batch) => this.#remove(batch, (entry): entry is SharedEntry => entry !== undefined));
+    return { removed, freedBytes };
+  }
+
+  async entries(): Promise<SharedEntry[] | undefined> {
+    const found: SharedEntry[] = [];
+    let failed = false;
+    const { complete } = await this.#walk(async (batch) => {
+      if (batch.length === 0) return { removed: 0, freedBytes: 0 };
+      try {
+        const values = await this.#link.client.mget(batch);
+        values.forEach((value, index) => {
+          const entry = parseEntry(value, batch[index]!.slice(this.#prefix.length));
+          if (entry !== undefined) found.push(entry);
+        });
+      } catch (error) {
+        this.#link.failed(error);
+        failed = true;
+      }
+      return { removed: 0, freedBytes: 0 };
+    });
+    return failed || !complete ? undefined : found;
   }
 
   /** Removes those of the Redis keys whose entries match; what was removed. */
@@ -92,7 +114,7 @@ export class RedisSharedTier implements SharedTier {
 
   /** Applies `step` to each batch of the namespace's entry keys (SCAN), adding up what it removed. */
   async #walk(step: (batch: string[]) => Promise<{ removed: number; freedBytes: number }>) {
-    const total = { removed: 0, freedBytes: 0 };
+    const total = { removed: 0, freedBytes: 0, complete: true };
     let cursor = '0';
     try {
       do {
@@ -104,6 +126,7 @@ export class RedisSharedTier implements SharedTier {
       } while (cursor !== '0');
     } catch (error) {
       this.#link.failed(error);
+      total.complete = false;
     }
     return total;
   }

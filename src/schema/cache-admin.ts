@@ -56,6 +56,13 @@ const CacheClearResult = builder.objectRef<ClearResult>('CacheClearResult').impl
   }),
 });
 
+const CacheTier = builder.enumType('CacheTier', {
+  values: {
+    LOCAL: { description: "This instance's cache." },
+    SHARED: { description: 'The cache tier the instances share (Redis).' },
+  } as const,
+});
+
 const CacheEntryOrder = builder.enumType('CacheEntryOrder', {
   values: {
     MOST_RECENT: { description: 'Most recently used first.' },
@@ -105,8 +112,16 @@ builder.queryFields((t) => ({
       args: {
         orderBy: t.arg({ type: CacheEntryOrder, defaultValue: 'MOST_RECENT' }),
         model: t.arg.string(),
+        tier: t.arg({
+          type: CacheTier,
+          defaultValue: 'LOCAL',
+          description: "LOCAL: this instance's cache. SHARED: the Redis tier, walked whole (SCAN), its recency orders those of storing.",
+        }),
       },
       resolve: async (_root, args, { cache }) => {
+        if (args.tier === 'SHARED' && cache.stats().sharedTier === undefined) {
+          throw badUserInput('tier SHARED: there is no shared tier (REDIS_URL is not set)');
+        }
         // Cursors name a position in one order, read forward only: refuse backward paging rather than ignore it.
         if (args.last != null || args.before != null) {
           throw badUserInput('cacheEntries pages forward only: use first and after, not last or before');
@@ -116,6 +131,7 @@ builder.queryFields((t) => ({
         let page;
         try {
           page = await cache.list({
+            tier: args.tier ?? 'LOCAL',
             first,
             after: args.after ?? undefined,
             orderBy: (args.orderBy ?? 'MOST_RECENT') satisfies EntryOrder,
