@@ -3,6 +3,7 @@ import {
   CacheEntriesDocument,
   CacheEventsDocument,
   CacheStatsDocument,
+  CacheStatsLiveDocument,
   ClearCacheDocument,
   EvictCacheEntriesDocument,
   GenerationDocument,
@@ -207,6 +208,22 @@ describe.skipIf(redisSkipReason !== undefined)('changes, events and statistics a
     await expect.poll(() => fleetOf(a), { timeout: 5000 }).toMatchObject({ instances: 2, generations: 2, hits: 1, sharedHits: 1, entries: 3 });
     await expect.poll(() => fleetOf(b), { timeout: 5000 }).toMatchObject({ instances: 2, generations: 2, hits: 1, sharedHits: 1, entries: 3 });
     expect(dataOf(await a.execute(CacheStatsDocument)).cacheStats).toMatchObject({ instances: 1, generations: 1, entries: 1 });
+  });
+
+  it.each(['sse', 'graphql-ws'] as const)('streams the fleet sum with cacheStats(scope: FLEET) over %s', async (transport) => {
+    const env = fleetEnv();
+    const a = createHarness({ env });
+    const b = createHarness({ env });
+    await Promise.all([a.connected, b.connected]);
+    const url = await serve(a);
+    dataOf(await a.execute(GenerationDocument, { input: { prompt: 'on A' } }));
+    dataOf(await b.execute(GenerationDocument, { input: { prompt: 'on B' } }));
+
+    const stats = subscribe(transport, CacheStatsLiveDocument, { url, variables: { intervalMs: 200, scope: 'FLEET' } });
+    onTestFinished(() => stats.close());
+    const both = await stats.until((result) => result.data?.cacheStats.instances === 2);
+
+    expect(both.data?.cacheStats).toMatchObject({ instances: 2, generations: 2, entries: 2 });
   });
 });
 
