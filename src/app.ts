@@ -117,6 +117,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     maxSubscriptions: config.maxSubscriptions,
     maxGenerationsPerOperation: config.maxGenerationsPerOperation,
     maxResponseBytes: config.maxResponseBytes,
+    readyRequiresGenerator: config.readyRequiresGenerator,
     instanceId: config.instanceId,
     cacheEvents: fleet?.events,
     fleetStats: fleet?.stats,

@@ -95,6 +95,8 @@ export interface Config {
   readonly maxResponseBytes: number;
   /** How long a shutdown waits for requests under way before aborting their generations. */
   readonly shutdownGraceMs: number;
+  /** Whether /ready answers 503 while the generator cannot take work (else it only reports it). */
+  readonly readyRequiresGenerator: boolean;
   /** Which documents operations may send: any, or only those of src/generated/persisted-documents.json. */
   readonly trustedDocuments: TrustedDocumentsSettings;
   /** Warm restart: the cache's snapshot file (absolute) and the seconds between writes (0: at shutdown only); undefined without CACHE_SNAPSHOT_PATH. */
@@ -190,6 +192,7 @@ const environmentSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(DEFAULT_SHUTDOWN_GRACE_MS),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 10_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
   TRUSTED_DOCUMENTS: flag.default(false),
+  READY_REQUIRES_GENERATOR: flag.default(false),
   TRUSTED_DOCUMENTS_ADMIN_BYPASS: flag.default(false),
   // Variables of features still to come: refused rather than accepted and ignored.
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
@@ -302,6 +305,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxSubscriptions: env.MAX_SUBSCRIPTIONS,
     maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    readyRequiresGenerator: env.READY_REQUIRES_GENERATOR,
     maxGenerationsPerOperation: env.MAX_GENERATIONS_PER_OPERATION,
     maxOutputBytes: env.MAX_OUTPUT_BYTES,
     maxResponseBytes: env.MAX_RESPONSE_BYTES,

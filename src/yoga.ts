@@ -49,6 +49,8 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
   readonly trustedDocuments?: TrustedDocumentsSettings;
   /** Served at /metrics. */
   readonly metrics: Registry;
+  /** Whether /ready answers 503 while the generator cannot take work. @default false: it only reports it */
+  readonly readyRequiresGenerator?: boolean;
   /**
    * Plugins to run after the service's own, e.g. a whole-response cache to compare against. They
    * run on the fast lane's requests too; one with hooks of HTTP framing turns the lane off.
@@ -118,7 +120,7 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, maxResponseBytes, instanceId, cacheEvents, fleetStats, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, trustedDocuments = { enabled: false, adminBypass: false }, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
+  const { service, cache, statsFeed, logger, generator, adminToken, maxResponseBytes, readyRequiresGenerator = false, instanceId, cacheEvents, fleetStats, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, trustedDocuments = { enabled: false, adminBypass: false }, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
   const dependencies: ContextDependencies = {
     service,
     cache,
@@ -135,7 +137,7 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness
   // and metrics endpoints answer their own paths; CSRF prevention lets every JSON POST through.
   const csrfPrevention = useCsrfPrevention();
-  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled, sharedTier: () => cache.stats().sharedTier }), useMetricsEndpoint(metrics)];
+  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled, sharedTier: () => cache.stats().sharedTier, requireGenerator: readyRequiresGenerator }), useMetricsEndpoint(metrics)];
   // Trusted documents first (which documents may be parsed at all), then the security limits, the
   // other endpoints, compilation, and what annotates results.
   const yogaPlugins = [

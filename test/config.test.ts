@@ -151,6 +151,7 @@ describe('loadConfig invalid values', () => {
     ['MAX_SUBSCRIPTIONS_PER_CONNECTION', '0'],
     ['MAX_PARAMETERS_DEPTH', '65'],
     ['TRUSTED_DOCUMENTS', 'yes'],
+    ['READY_REQUIRES_GENERATOR', 'strict'],
     ['TRUSTED_DOCUMENTS_ADMIN_BYPASS', 'on'],
     ['LOG_LEVEL', 'loud'],
   ])(

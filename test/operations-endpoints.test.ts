@@ -1,17 +1,13 @@
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createApp } from '../src/app.js';
-import { createLogger } from '../src/logger.js';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ClearCacheDocument,
   GenerationDocument,
   ResetCacheStatsDocument,
   UpdateCacheConfigDocument,
 } from '../src/generated/graphql.js';
-import { testConfig } from './helpers/config.js';
 import { createHarness, dataOf, errorCodes, type Harness } from './helpers/harness.js';
 import { captureLogs } from './helpers/logs.js';
-import { startOpenAIServer, unreachableBaseUrl, type FakeOpenAIServer } from './helpers/openai-server.js';
 
 const TOKEN = 'an-admin-token-of-some-length';
 const ADMIN = { authorization: `Bearer ${TOKEN}` };
@@ -125,50 +121,6 @@ describe('/metrics', () => {
   it('answers only GET', async () => {
     const response = await createHarness().yoga.fetch('http://yoga/metrics', { method: 'POST' });
     expect(response.status).toBe(405);
-  });
-});
-
-describe('/ready', () => {
-  let upstream: FakeOpenAIServer | undefined;
-  afterEach(async () => {
-    await upstream?.close();
-    upstream = undefined;
-  });
-
-  const openaiApp = (baseUrl: string) => {
-    const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: baseUrl, OPENAI_MODEL: 'test-model' });
-    return createApp(config, { logger: createLogger('silent'), defaultMetrics: false }).yoga;
-  };
-
-  it('is ready with the simulated generator', async () => {
-    const response = await createHarness().yoga.fetch('http://yoga/ready');
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ status: 'ready', generator: { id: 'simulated/1', ready: true } });
-  });
-
-  it('is ready when the OpenAI-compatible server lists its models', async () => {
-    upstream = await startOpenAIServer();
-    const response = await openaiApp(upstream.baseUrl).fetch('http://yoga/ready');
-
-    expect(response.status).toBe(200);
-    expect(upstream.requests.map((request) => `${request.method} ${request.path}`)).toEqual(['GET /v1/models']);
-  });
-
-  it('is unavailable, saying why, when that server answers with an error', async () => {
-    upstream = await startOpenAIServer({ kind: 'status', status: 502, body: 'bad gateway' });
-    const response = await openaiApp(upstream.baseUrl).fetch('http://yoga/ready');
-
-    expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ status: 'unavailable', generator: { ready: false, error: expect.stringContaining('502') } });
-  });
-
-  it('is unavailable when that server cannot be reached', async () => {
-    const response = await openaiApp(await unreachableBaseUrl()).fetch('http://yoga/ready');
-    expect(response.status).toBe(503);
-  });
-
-  it('leaves liveness at /health to Yoga', async () => {
-    expect((await createHarness().yoga.fetch('http://yoga/health')).status).toBe(200);
   });
 });
 

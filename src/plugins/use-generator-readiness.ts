@@ -9,14 +9,21 @@ export interface GeneratorReadinessOptions {
   readonly sharedTier?: () => boolean | undefined;
   /** How long the check waits for the generator. @default 2000 */
   readonly timeoutMs?: number;
+  /**
+   * Whether a generator that cannot take work makes the instance unready (503). Off, the
+   * instance is ready while it can answer (hits are served without the generator) and the
+   * generator's state is only reported: an upstream outage does not pull every replica at once.
+   * @default false
+   */
+  readonly requireGenerator?: boolean;
 }
 
 /**
- * Readiness at `/ready` through Yoga's `useReadinessCheck`: 200 when the generator can take work
- * (the simulated one always can), else 503; a JSON body says why, and whether the shared tier
- * answers. GET and HEAD only.
+ * Readiness at `/ready` through Yoga's `useReadinessCheck`: 200 while the server can answer; with
+ * `requireGenerator`, 503 while the generator cannot take work. The JSON body reports the
+ * generator's state and whether the shared tier answers. GET and HEAD only.
  */
-export function useGeneratorReadiness({ generator, cacheEnabled, sharedTier = () => undefined, timeoutMs = 2000 }: GeneratorReadinessOptions): Plugin {
+export function useGeneratorReadiness({ generator, cacheEnabled, sharedTier = () => undefined, timeoutMs = 2000, requireGenerator = false }: GeneratorReadinessOptions): Plugin {
   return useReadinessCheck({
     endpoint: '/ready',
     check: async ({ request, fetchAPI }) => {
@@ -33,9 +40,10 @@ export function useGeneratorReadiness({ generator, cacheEnabled, sharedTier = ()
       // Without Redis the instance serves alone: that degrades the fleet, not this instance's readiness.
       const shared = sharedTier();
       const cache = { enabled: cacheEnabled(), ...(shared !== undefined && { sharedTier: shared ? 'up' : 'down' }) };
-      const body = { status: state.ready ? 'ready' : 'unavailable', generator: state, cache };
+      const ready = state.ready || !requireGenerator;
+      const body = { status: ready ? 'ready' : 'unavailable', generator: state, cache };
       return new fetchAPI.Response(JSON.stringify(body), {
-        status: state.ready ? 200 : 503,
+        status: ready ? 200 : 503,
         headers: { 'content-type': 'application/json' },
       });
     },
