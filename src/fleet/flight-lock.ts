@@ -108,7 +108,9 @@ export class RedisFlightCoordinator implements FlightCoordinator {
         }
         if (settled) return;
         if (left < 0) return done(undefined);
-        timer = setTimeout(() => void look(), left + RECHECK_MARGIN_MS);
+        // At least every third of the lock's life: a Redis that hangs (rather than closing the
+        // connection) fails the next look within the command timeout, and the waiter goes on.
+        timer = setTimeout(() => void look(), Math.min(left + RECHECK_MARGIN_MS, this.#lockTtlMs / 3));
       };
       void look();
     });

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
+import { startProcess, type ServerProcess } from './server-process.js';
 
 /** The Redis the shared-tier tests use: REDIS_URL, or the development machines' own. */
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -48,4 +50,35 @@ async function removeNamespace(namespace: string): Promise<void> {
   } finally {
     redis.disconnect();
   }
+}
+
+/** A TCP port of 127.0.0.1 that was free a moment ago, for a server the test starts itself. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A private redis-server (from PATH) on `port` of 127.0.0.1, without persistence, for the current
+ * test only: killed by its pid when the test finishes if still running. Resolves once it accepts
+ * connections; the test may kill it and start another on the same port.
+ */
+export async function startRedisServer(port: number): Promise<ServerProcess> {
+  const server = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], process.env);
+  await new Promise<void>((resolve, reject) => {
+    const ready = () => server.lines.some((line) => line.includes('Ready to accept connections'));
+    const onLine = () => {
+      if (!ready()) return;
+      server.stdoutLines.off('line', onLine);
+      resolve();
+    };
+    server.stdoutLines.on('line', onLine);
+    server.once('error', (error) => reject(new Error(`cannot run redis-server (install it, or put it on PATH): ${error.message}`)));
+    void server.exited.then(([code]) => reject(new Error(`redis-server exited with ${code} before accepting connections: ${server.lines.join('\n')}${server.stderr()}`)));
+    onLine();
+  });
+  return server;
 }
