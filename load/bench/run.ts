@@ -7,20 +7,28 @@
  * temporary folder, never over the committed results. `--out <file>` writes the JSON elsewhere.
  * `--soak [--soak-seconds N]` runs the soak instead (./soak.ts): minutes of mixed and hostile
  * traffic against a server with small cache bounds, every answer classified; it writes JSON only
- * with `--out`.
+ * with `--out`. `--only hit` and `--only shared` run one section and print its figures as JSON,
+ * writing nothing. The shared-tier section needs Redis (REDIS_URL, else redis://127.0.0.1:6379)
+ * and is skipped, saying so, when it does not answer; every other section measures one instance
+ * alone, whatever REDIS_URL the shell has.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { Server } from 'node:http';
 import { cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { print } from 'graphql';
+import { Redis } from 'ioredis';
+import { createApp, type App } from '../../src/app.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
 import type { GenerationRecord } from '../../src/cache/store.js';
+import { loadConfig } from '../../src/config.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS } from '../../src/fleet/redis-link.js';
 import { GenerationDocument, GenerationOutputDocument, GenerationsDocument } from '../../src/generated/graphql.js';
+import { createLogger } from '../../src/logger.js';
 import { seededRandom } from './seeded-random.js';
 import type { Variant } from './server.js';
 
@@ -28,8 +36,15 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
 const outIndex = args.indexOf('--out');
-/** `--only hit` runs the hit-path section alone and writes nothing: for working on the hot path. */
+/**
+ * `--only hit` runs the hit-path section alone, `--only shared` the shared-tier section; either
+ * prints its figures and writes nothing: for working on one path.
+ */
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+if (only !== undefined && only !== 'hit' && only !== 'shared') {
+  process.stderr.write(`--only takes hit or shared, got ${only ?? 'nothing'}\n`);
+  process.exit(2);
+}
 const soak = args.includes('--soak');
 const soakSeconds = args.includes('--soak-seconds') ? Number(args[args.indexOf('--soak-seconds') + 1]) : 300;
 if (!(soakSeconds > 0)) {
@@ -52,10 +67,33 @@ if (pinned && process.env['BENCH_PINNED'] === undefined) {
 
 /** Durations and sizes; the smoke run keeps every section but makes each short. */
 const SCALE = smoke
-  ? { seconds: 0.25, rounds: 1, warmupSeconds: 0.1, pool: 12, coalesce: { prompts: 3, concurrent: 20 }, memoryEntries: 1000 }
-  : { seconds: 4, rounds: 7, warmupSeconds: 2, pool: 300, coalesce: { prompts: 5, concurrent: 50 }, memoryEntries: 10_000 };
+  ? {
+      seconds: 0.25,
+      rounds: 1,
+      warmupSeconds: 0.1,
+      pool: 12,
+      coalesce: { prompts: 3, concurrent: 20 },
+      memoryEntries: 1000,
+      sharedPool: 100,
+      storm: { prompts: 3, perInstance: 5, storms: 1 },
+    }
+  : {
+      seconds: 4,
+      rounds: 7,
+      warmupSeconds: 2,
+      pool: 300,
+      coalesce: { prompts: 5, concurrent: 50 },
+      memoryEntries: 10_000,
+      sharedPool: 256,
+      storm: { prompts: 16, perInstance: 25, storms: 3 },
+    };
 const GENERATOR_LATENCY_MS = smoke ? 5 : 50;
 const GENERATOR_CONCURRENCY = 4;
+/**
+ * The generator's latency in the duplicate storm of the shared-tier section: long enough that the
+ * duplicates, sent over as long a spread, overlap the generation on both instances, smoke or not.
+ */
+const STORM_GENERATOR_LATENCY_MS = smoke ? 200 : 300;
 
 const progress = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
 
@@ -65,8 +103,24 @@ const progress = (message: string) => process.stderr.write(`${new Date().toISOSt
 interface RunningServer {
   readonly variant: Variant;
   readonly url: string;
-  stop(): void;
+  /** Stops the server; resolves once it has stopped. */
+  stop(): Promise<void>;
 }
+
+/**
+ * Variables of the shell that would join a server to a Redis or give it a snapshot file. A
+ * server gets none of them unless its section gives them: the sections measure one instance
+ * alone, and none writes into a namespace or a file it does not own.
+ */
+const SHELL_VARIABLES_LEFT_OUT = [
+  'REDIS_URL',
+  'CACHE_NAMESPACE',
+  'REDIS_COMMAND_TIMEOUT_MS',
+  'CACHE_LOCK_TTL_MS',
+  'INSTANCE_ID',
+  'CACHE_SNAPSHOT_PATH',
+  'CACHE_SNAPSHOT_INTERVAL_SECONDS',
+];
 
 /**
  * The servers run compiled JavaScript, as in production: a TypeScript loader adds work of its own
@@ -83,8 +137,9 @@ function compileServers(): void {
 }
 
 async function startServer(variant: Variant, env: Record<string, string> = {}): Promise<RunningServer> {
+  const shell = Object.fromEntries(Object.entries(process.env).filter(([name]) => !SHELL_VARIABLES_LEFT_OUT.includes(name)));
   const environment = {
-    ...process.env,
+    ...shell,
     LOG_LEVEL: 'silent',
     GENERATOR: 'simulated',
     GENERATOR_LATENCY_MS: String(GENERATOR_LATENCY_MS),
@@ -95,22 +150,10 @@ async function startServer(variant: Variant, env: Record<string, string> = {}): 
     ...env,
   };
   if (smoke) {
-    const { createBenchServer, listenLocal } = await import('./server.js');
+    const { createBenchServer } = await import('./server.js');
     const server = createBenchServer(variant, environment);
-    const port = await listenLocal(server);
-    return {
-      variant,
-      url: `http://127.0.0.1:${port}/graphql`,
-      stop: () => {
-        if (server instanceof Server) {
-          server.closeAllConnections();
-          server.close();
-        } else {
-          server.server.closeAllConnections();
-          void server.close();
-        }
-      },
-    };
+    const port = await server.listen();
+    return { variant, url: `http://127.0.0.1:${port}/graphql`, stop: () => server.close() };
   }
   const command = [process.execPath, resolve(ROOT, 'load/.build/load/bench/server.js'), variant, '0'];
   const child = spawn(pinned ? 'taskset' : command[0]!, pinned ? ['-c', '0', ...command] : command.slice(1), {
@@ -125,7 +168,15 @@ async function startServer(variant: Variant, env: Record<string, string> = {}): 
       if (match) resolvePort(Number(match[1]));
     });
   });
-  return { variant, url: `http://127.0.0.1:${port}/graphql`, stop: () => child.kill('SIGTERM') };
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  return {
+    variant,
+    url: `http://127.0.0.1:${port}/graphql`,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,10 +196,11 @@ interface Load {
   /** A fixed body, or a function giving the body of each request. */
   readonly body: string | (() => string);
   /**
-   * The one answer every response must be, byte for byte; without it, a response must carry no
-   * GraphQL `errors` (which come with HTTP 200). Any other answer counts as a failure.
+   * The one answer every response must be, byte for byte, or a test of each answer; without
+   * either, a response must carry no GraphQL `errors` (which come with HTTP 200). Any other
+   * answer counts as a failure.
    */
-  readonly answer?: string;
+  readonly answer?: string | ((body: string) => boolean);
   readonly onBody?: (body: string) => void;
 }
 
@@ -156,7 +208,12 @@ async function cannon({ url, connections, seconds, body, answer, onBody }: Load)
   const result = await autocannon({
     url,
     connections,
-    verifyBody: answer === undefined ? (text) => !String(text).includes('"errors"') : (text) => String(text) === answer,
+    verifyBody:
+      answer === undefined
+        ? (text) => !String(text).includes('"errors"')
+        : typeof answer === 'string'
+          ? (text) => String(text) === answer
+          : (text) => answer(String(text)),
     // autocannon counts whole seconds; the smoke run sends a fixed number of requests instead.
     ...(smoke ? { amount: connections * 8 } : { duration: seconds }),
     requests: [
@@ -182,13 +239,16 @@ async function post(url: string, body: unknown): Promise<{ status: number; json:
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
 
-/** Generator calls the server has finished, from its Prometheus counters. */
-async function generatorCalls(server: RunningServer): Promise<number> {
+/** The sum of a Prometheus metric's series on the server's /metrics. */
+async function metric(server: RunningServer, name: string): Promise<number> {
   const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
   let total = 0;
-  for (const match of text.matchAll(/^gencache_generation_duration_seconds_count\{[^}]*\} (\d+)$/gm)) total += Number(match[1]);
+  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) total += Number(match[1]);
   return total;
 }
+
+/** Generator calls the server has finished, from its Prometheus counters. */
+const generatorCalls = (server: RunningServer) => metric(server, 'gencache_generation_duration_seconds_count');
 
 /** Stores a pool of prompts through `generations` batches. */
 async function warmPool(server: RunningServer, prompts: readonly string[]): Promise<void> {
@@ -493,11 +553,338 @@ async function missLatency(gencache: RunningServer) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. The shared tier
+
+/** The Redis of the shared-tier section: REDIS_URL (empty counts as unset), else the development machines' own. */
+const SHARED_REDIS_URL = process.env['REDIS_URL'] || 'redis://127.0.0.1:6379';
+
+/** A Redis URL without its credentials, for messages. */
+function redisLocation(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return 'REDIS_URL (not a URL)';
+  }
+}
+
+/** A connection of the section's own, for its checks and its clean-up; undefined when Redis does not answer. */
+async function connectRedis(url: string): Promise<Redis | undefined> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    if ((await redis.ping()) === 'PONG') return redis;
+  } catch {
+    // Does not answer: the section is skipped.
+  }
+  redis.disconnect();
+  return undefined;
+}
+
+/** Removes every key under the prefix, walked with SCAN (never KEYS) and removed with UNLINK; how many. */
+async function removeKeys(redis: Redis, prefix: string): Promise<number> {
+  let removed = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return removed;
+}
+
+/** Keys under the prefix, by SCAN. */
+async function countKeys(redis: Redis, prefix: string): Promise<number> {
+  let count = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    count += keys.length;
+  } while (cursor !== '0');
+  return count;
+}
+
+type Statuses = Record<string, number>;
+const countStatus = (statuses: Statuses, status: string) => void (statuses[status] = (statuses[status] ?? 0) + 1);
+const share = (statuses: Statuses, status: string) => ratio(statuses[status] ?? 0, Object.values(statuses).reduce((sum, count) => sum + count, 0));
+
+/**
+ * 7a. Requests/s of one set of cached generations served from the instance's own cache (L1)
+ * against the same served from the shared tier. Two gencache servers share a namespace in Redis:
+ * one with the default bounds, whose L1 holds the whole pool, and one with CACHE_MAX_SIZE=1,
+ * whose L1 keeps only the entry it filled last. Both are sent the pool's prompts in turn, so
+ * that no request finds its entry among the last ones filled: on the second server each request
+ * misses its L1, reads Redis (one MGET), fills its L1 (evicting the entry before) and answers
+ * SHARED_HIT. Every answer must be one of the pool's, byte for byte; the statuses are counted.
+ */
+async function sharedHitThroughput(namespace: string) {
+  const fleet = { REDIS_URL: SHARED_REDIS_URL, CACHE_NAMESPACE: namespace };
+  const [local, shared] = await Promise.all([startServer('gencache', fleet), startServer('gencache', { ...fleet, CACHE_MAX_SIZE: '1' })]);
+  try {
+    const prompts = Array.from({ length: SCALE.sharedPool }, (_, i) => `shared tier prompt ${i}`);
+    // Generated on the first server, which stores them in its L1 and in Redis.
+    await warmPool(local, prompts);
+    const bodies = prompts.map((prompt) => JSON.stringify({ query: print(GenerationOutputDocument), variables: { input: { prompt } } }));
+    const answersOf = async (server: RunningServer, status: string) => {
+      const answers = new Set<string>();
+      for (const body of bodies) {
+        const text = await (await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).text();
+        if (!text.includes(`"status":"${status}"`)) throw new Error(`shared tier: ${server.variant} answered other than ${status} before the load: ${text.slice(0, 300)}`);
+        answers.add(text);
+      }
+      return answers;
+    };
+    const localAnswers = await answersOf(local, 'HIT');
+    const sharedAnswers = await answersOf(shared, 'SHARED_HIT');
+    // The same generations on both: each shared answer is a local one but for its status.
+    for (const text of sharedAnswers) {
+      if (!localAnswers.has(text.replace('"status":"SHARED_HIT"', '"status":"HIT"'))) throw new Error(`shared tier: a SHARED_HIT answer is no L1 answer: ${text.slice(0, 300)}`);
+    }
+    // An answer is right when it is one of these but for its status, whichever: a lookup whose
+    // Redis read timed out (REDIS_COMMAND_TIMEOUT_MS) finds the entry through the flight lock
+    // instead, COALESCED. Which status each server gave is counted.
+    const anyStatus = (text: string) => text.replace(/"status":"\w+"/, '"status":"*"');
+    const answers = new Set([...localAnswers].map(anyStatus));
+    const isAnswer = (text: string) => answers.has(anyStatus(text));
+    const callsBefore = await Promise.all([generatorCalls(local), generatorCalls(shared)]);
+    const errorsBefore = await metric(shared, 'gencache_shared_tier_errors_total');
+    const targets = [
+      { name: 'l1', server: local, next: 0, statuses: {} as Statuses, runs: [] as Measured[] },
+      { name: 'shared', server: shared, next: 0, statuses: {} as Statuses, runs: [] as Measured[] },
+    ];
+    const load = (target: (typeof targets)[number], seconds: number) =>
+      cannon({
+        url: target.server.url,
+        connections: 50,
+        seconds,
+        body: () => bodies[target.next++ % bodies.length]!,
+        answer: isAnswer,
+        onBody: (text) => countStatus(target.statuses, /"status":"(\w+)"/.exec(text)?.[1] ?? 'NONE'),
+      });
+    for (const target of smoke ? [] : targets) {
+      await load(target, SCALE.warmupSeconds);
+      progress(`  warmed ${target.name}`);
+    }
+    for (const target of targets) for (const name of Object.keys(target.statuses)) delete target.statuses[name];
+    // Paired rounds, each side first in turn; ratios are taken within a round.
+    for (let r = 0; r < SCALE.rounds; r++) {
+      for (const target of r % 2 === 0 ? targets : [...targets].reverse()) {
+        const measured = await load(target, SCALE.seconds);
+        target.runs.push(measured);
+        progress(`  round ${r + 1}/${SCALE.rounds} ${target.name}: ${Math.round(measured.requestsPerSecond)} req/s`);
+      }
+    }
+    const callsAfter = await Promise.all([generatorCalls(local), generatorCalls(shared)]);
+    const sharedTierErrors = (await metric(shared, 'gencache_shared_tier_errors_total')) - errorsBefore;
+    const [l1, tier] = targets as [(typeof targets)[number], (typeof targets)[number]];
+    const rps = (runs: Measured[]) => median(runs.map((run) => run.requestsPerSecond));
+    const latency = (runs: Measured[]) => ({ p50: median(runs.map((run) => run.latencyMs.p50)), p99: median(runs.map((run) => run.latencyMs.p99)) });
+    return {
+      pool: prompts.length,
+      connections: 50,
+      rounds: SCALE.rounds,
+      secondsPerRun: SCALE.seconds,
+      requestsPerSecond: { l1Hit: round(rps(l1.runs)), sharedHit: round(rps(tier.runs)) },
+      /** The median of the rounds' ratios of shared hits to L1 hits. */
+      sharedToL1: round(median(tier.runs.map((run, index) => ratio(run.requestsPerSecond, l1.runs[index]!.requestsPerSecond)))),
+      latencyMs: { l1Hit: latency(l1.runs), sharedHit: latency(tier.runs) },
+      statuses: { l1: l1.statuses, shared: tier.statuses },
+      /** Shares of the answers of each server that came from the tier it is meant to measure. */
+      l1HitShare: round(share(l1.statuses, 'HIT'), 4),
+      sharedHitShare: round(share(tier.statuses, 'SHARED_HIT'), 4),
+      /** Generator calls over the load (warming aside): none, or a lookup found nothing. */
+      generatorCallsDuringLoad: callsAfter[0] - callsBefore[0] + (callsAfter[1] - callsBefore[1]),
+      /** Redis commands of the CACHE_MAX_SIZE=1 server that failed or timed out over the load. */
+      sharedTierErrors,
+      failures: [...l1.runs, ...tier.runs].reduce((sum, run) => sum + run.failures, 0),
+      perRound: l1.runs.map((run, index) => ({ l1: round(run.requestsPerSecond), shared: round(tier.runs[index]!.requestsPerSecond) })),
+    };
+  } finally {
+    await Promise.all([local.stop(), shared.stop()]);
+  }
+}
+
+/**
+ * The Redis command timeout of the checked storm. The instances and the client share this
+ * process, and the storm stalls its event loop past the default 100 ms: a command then times out
+ * though Redis answered, and the instance generates alone by design (Redis "slow"). The checked
+ * storm tests single-flight with a Redis that answers, as the test suite does; the same storm at
+ * the default timeout is measured beside it and reported, never judged.
+ */
+const STORM_COMMAND_TIMEOUT_MS = 2000;
+
+/**
+ * 7b. A duplicate storm across two instances: two gencache instances in this process, on their
+ * own ports and one Redis namespace, each sent every one of N new prompts many times, all at
+ * once (each request after a random delay within the generator's latency, so that they overlap
+ * the generations). Single-flight across instances holds when the generator ran N times in all,
+ * every request was answered without error, and every answer to a prompt has the same output.
+ * `commandTimeoutMs` undefined: the default REDIS_COMMAND_TIMEOUT_MS.
+ */
+async function duplicateStorm(namespace: string, redis: Redis, commandTimeoutMs: number | undefined) {
+  const { prompts: promptCount, perInstance, storms } = SCALE.storm;
+  const environment = {
+    ...(commandTimeoutMs === undefined ? {} : { REDIS_COMMAND_TIMEOUT_MS: String(commandTimeoutMs) }),
+    LOG_LEVEL: 'silent',
+    GENERATOR: 'simulated',
+    GENERATOR_LATENCY_MS: String(STORM_GENERATOR_LATENCY_MS),
+    GENERATOR_CONCURRENCY: String(GENERATOR_CONCURRENCY),
+    GENERATOR_QUEUE_MAX: '100000',
+    REDIS_URL: SHARED_REDIS_URL,
+    CACHE_NAMESPACE: namespace,
+  };
+  const instances = ['a', 'b'].map((name) =>
+    createApp(loadConfig({ ...environment, INSTANCE_ID: `bench-storm-${name}` }), { logger: createLogger('silent'), defaultMetrics: false }),
+  ) as [App, App];
+  try {
+    const urls = await Promise.all(instances.map((app) => app.listen(0, '127.0.0.1')));
+    // Each instance hears the others' announcements once its subscription is made; `listen`
+    // waits for the connection for commands only.
+    const channel = `${namespace}flights`;
+    for (const started = Date.now(); ; await sleep(20)) {
+      const [, subscribers] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+      if (Number(subscribers) >= instances.length) break;
+      if (Date.now() - started > 5000) throw new Error(`shared tier: the instances did not subscribe to ${channel} within 5 s`);
+    }
+    const random = seededRandom(11);
+    const document = print(GenerationDocument);
+    const runs = [];
+    for (let storm = 0; storm < storms; storm++) {
+      const prompts = Array.from({ length: promptCount }, (_, k) => `duplicate storm ${storm} prompt ${k}`);
+      const callsBefore = instances.map((app) => app.service.totals().generations);
+      const errorsBefore = await redisErrors(instances);
+      const requests = prompts.flatMap((prompt) =>
+        urls.flatMap((url, instance) => Array.from({ length: perInstance }, () => ({ prompt, url, instance, delayMs: random() * STORM_GENERATOR_LATENCY_MS }))),
+      );
+      const statuses = instances.map((): Statuses => ({}));
+      const outputs = new Map(prompts.map((prompt) => [prompt, new Set<string>()]));
+      let failures = 0;
+      let slowestMs = 0;
+      const started = performance.now();
+      await Promise.all(
+        requests.map(async ({ prompt, url, instance, delayMs }) => {
+          await sleep(delayMs);
+          const sent = performance.now();
+          try {
+            const { json } = await post(url, { query: document, variables: { input: { prompt } } });
+            const generation = (json['data'] as { generation?: { cacheStatus: string; output: string } } | undefined)?.generation;
+            if (json['errors'] !== undefined || generation === undefined) {
+              failures++;
+              countStatus(statuses[instance]!, 'ERROR');
+            } else {
+              countStatus(statuses[instance]!, generation.cacheStatus);
+              outputs.get(prompt)!.add(generation.output);
+            }
+          } catch {
+            failures++;
+            countStatus(statuses[instance]!, 'ERROR');
+          }
+          slowestMs = Math.max(slowestMs, performance.now() - sent);
+        }),
+      );
+      const durationMs = performance.now() - started;
+      const calls = instances.map((app, index) => app.service.totals().generations - callsBefore[index]!);
+      const redisCommandErrors = (await redisErrors(instances)) - errorsBefore;
+      const generatorCalls = calls.reduce((sum, count) => sum + count, 0);
+      const oneOutputEach = [...outputs.values()].every((seen) => seen.size === 1);
+      const holds = generatorCalls === promptCount && failures === 0 && oneOutputEach;
+      progress(
+        `  storm ${storm + 1}/${storms}: ${requests.length} requests, ${generatorCalls} generator calls (${calls.join(' + ')}) for ${promptCount} prompts${holds ? '' : ' (not held)'}; ` +
+          `statuses ${statuses.map((counts) => JSON.stringify(counts)).join(' and ')}; ${Math.round(durationMs)} ms, slowest ${Math.round(slowestMs)} ms; ${redisCommandErrors} Redis errors`,
+      );
+      runs.push({
+        requests: requests.length,
+        generatorCalls,
+        generatorCallsPerInstance: calls,
+        statusesPerInstance: statuses,
+        failures,
+        oneOutputPerPrompt: oneOutputEach,
+        durationMs: Math.round(durationMs),
+        slowestRequestMs: Math.round(slowestMs),
+        redisCommandErrors,
+        holds,
+      });
+    }
+    return {
+      instances: instances.length,
+      prompts: promptCount,
+      requestsPerPromptPerInstance: perInstance,
+      storms,
+      generatorLatencyMs: STORM_GENERATOR_LATENCY_MS,
+      generatorConcurrency: GENERATOR_CONCURRENCY,
+      redisCommandTimeoutMs: commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+      spreadMs: STORM_GENERATOR_LATENCY_MS,
+      generatorCalls: runs.reduce((sum, run) => sum + run.generatorCalls, 0),
+      expectedGeneratorCalls: promptCount * storms,
+      failures: runs.reduce((sum, run) => sum + run.failures, 0),
+      redisCommandErrors: runs.reduce((sum, run) => sum + run.redisCommandErrors, 0),
+      slowestRequestMs: Math.max(...runs.map((run) => run.slowestRequestMs)),
+      runs,
+      holds: runs.every((run) => run.holds),
+    };
+  } finally {
+    await Promise.all(instances.map((app) => app.close(1000)));
+  }
+}
+
+/** Redis commands of the instances that failed or timed out, and connection errors, from their metrics. */
+async function redisErrors(instances: readonly App[]): Promise<number> {
+  let total = 0;
+  for (const app of instances) {
+    const { values } = await app.metrics.registry.getSingleMetric('gencache_shared_tier_errors_total')!.get();
+    total += values.reduce((sum, { value }) => sum + value, 0);
+  }
+  return total;
+}
+
+/** 7. The shared tier: shared hits against L1 hits, and a duplicate storm across two instances. */
+async function sharedTier() {
+  const location = redisLocation(SHARED_REDIS_URL);
+  const redis = await connectRedis(SHARED_REDIS_URL);
+  if (redis === undefined) {
+    const reason = `Redis does not answer at ${location}: start redis-server, or set REDIS_URL`;
+    // CI starts Redis and sets REQUIRE_REDIS, as for the tests: there a missing Redis fails.
+    if (process.env['REQUIRE_REDIS'] === '1') throw new Error(`shared tier: ${reason}, and REQUIRE_REDIS=1`);
+    progress(`  SKIPPED: ${reason}`);
+    return { skipped: reason } as const;
+  }
+  // A namespace of this run's own, removed at the end: nothing of the benchmark stays in Redis.
+  const namespace = `gencache:bench:${Date.now().toString(36)}-${process.pid}:`;
+  let hits: Awaited<ReturnType<typeof sharedHitThroughput>>;
+  let storm: Awaited<ReturnType<typeof duplicateStorm>>;
+  let stormAtDefaultTimeout: Awaited<ReturnType<typeof duplicateStorm>> | undefined;
+  let removed: number;
+  let left: number;
+  try {
+    hits = await sharedHitThroughput(`${namespace}hits:`);
+    progress(`  shared hits ${hits.requestsPerSecond.sharedHit} vs L1 hits ${hits.requestsPerSecond.l1Hit} req/s: ${hits.sharedToL1}x`);
+    progress(`  duplicate storm, REDIS_COMMAND_TIMEOUT_MS=${STORM_COMMAND_TIMEOUT_MS} (checked)`);
+    storm = await duplicateStorm(`${namespace}storm:`, redis, STORM_COMMAND_TIMEOUT_MS);
+    // Reported, not judged; long when a timed-out claim leaves its lock to lapse. Not in a smoke run.
+    if (!smoke) {
+      progress(`  the same storm at the default REDIS_COMMAND_TIMEOUT_MS=${DEFAULT_REDIS_COMMAND_TIMEOUT_MS} (reported, not judged)`);
+      stormAtDefaultTimeout = await duplicateStorm(`${namespace}storm-default-timeout:`, redis, undefined);
+    }
+  } finally {
+    removed = await removeKeys(redis, namespace);
+    left = await countKeys(redis, namespace);
+    progress(`  removed ${removed} Redis keys under ${namespace}; ${left} left`);
+    redis.disconnect();
+  }
+  return { redis: location, namespace, hits, storm, stormAtDefaultTimeout, redisKeysRemoved: removed, redisKeysLeft: left };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Run
 
 async function main() {
   const started = Date.now();
   compileServers();
+  if (only === 'shared') return onlySharedTier();
   progress(
     smoke
       ? `gencache benchmark: SMOKE RUN, every section for a moment to check that the benchmark works; its figures mean nothing. Starting servers, unpinned`
@@ -521,52 +908,81 @@ async function main() {
     RunningServer,
     RunningServer,
   ];
+  let sections;
   try {
-    progress('[1/6] hit-path throughput');
+    progress('[1/7] hit-path throughput');
     const hit = await hitPath(gencache, withoutLane, bare, tuned, mercurius);
     if (only === 'hit') {
       process.stdout.write(`${JSON.stringify(hit, null, 2)}\n`);
       return;
     }
-    progress('[2/6] speedup at a 70% repeat share');
+    progress('[2/7] speedup at a 70% repeat share');
     const repeat = await speedup(gencache, uncached);
-    progress('[3/6] coalescing');
+    progress('[3/7] coalescing');
     const coalesce = await coalescing(gencache);
-    progress('[4/6] against whole-response caching');
+    progress('[4/7] against whole-response caching');
     const response = await againstResponseCache(gencache, responseCache);
-    progress('[5/6] memory accounting');
+    progress('[5/7] memory accounting');
     const memory = memoryAccounting();
-    progress('[6/6] miss latency');
+    progress('[6/7] miss latency');
     const misses = await missLatency(gencache);
-
-    const cpu = cpus()[0];
-    const results = {
-      date: new Date().toISOString(),
-      smoke,
-      machine: {
-        cpus: cpus().length,
-        cpuModel: cpu?.model ?? 'unknown',
-        memoryGiB: round(totalmem() / 2 ** 30, 1),
-        os: `${osType()} ${release()}`,
-        node: process.version,
-        pinned,
-      },
-      hitPath: hit,
-      speedup: repeat,
-      coalescing: coalesce,
-      responseCache: response,
-      memory,
-      latencyMs: { hit: hit.hitLatencyMs, miss: misses },
-      durationSeconds: round((Date.now() - started) / 1000, 1),
-    };
-    const outFile = resultsFile();
-    mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
-    printTable(results);
-    process.stdout.write(smoke ? `\nwrote ${outFile} (smoke run: its figures mean nothing)\n` : `\nwrote ${outFile}\n`);
+    sections = { hit, repeat, coalesce, response, memory, misses };
   } finally {
-    for (const server of servers) server.stop();
+    await Promise.all(servers.map((server) => server.stop()));
   }
+  // With the servers of the sections before stopped: this one starts its own.
+  progress('[7/7] shared tier (Redis)');
+  const shared = await sharedTier();
+  const { hit, repeat, coalesce, response, memory, misses } = sections;
+  const results = {
+    date: new Date().toISOString(),
+    smoke,
+    machine: machine(),
+    hitPath: hit,
+    speedup: repeat,
+    coalescing: coalesce,
+    responseCache: response,
+    memory,
+    latencyMs: { hit: hit.hitLatencyMs, miss: misses },
+    sharedTier: shared,
+    durationSeconds: round((Date.now() - started) / 1000, 1),
+  };
+  const outFile = resultsFile();
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+  printTable(results);
+  process.stdout.write(smoke ? `\nwrote ${outFile} (smoke run: its figures mean nothing)\n` : `\nwrote ${outFile}\n`);
+  failUnlessStormHeld(shared);
+}
+
+/** `--only shared`: the shared-tier section alone; its figures as JSON, then its rows. */
+async function onlySharedTier() {
+  progress(`gencache benchmark, shared tier only${smoke ? ' (SMOKE RUN: its figures mean nothing)' : pinned ? ': servers on core 0, client on core 1' : ', unpinned'}`);
+  const shared = await sharedTier();
+  process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), smoke, machine: machine(), sharedTier: shared }, null, 2)}\n`);
+  printRows([['measure', 'figure', 'target', ''], ...sharedTierRows(shared)]);
+  failUnlessStormHeld(shared);
+}
+
+/** The section fails the run when the storm ran the generator more than once a prompt (or erred). */
+function failUnlessStormHeld(shared: Awaited<ReturnType<typeof sharedTier>>): void {
+  if ('skipped' in shared || shared.storm.holds) return;
+  const { generatorCalls, expectedGeneratorCalls, failures } = shared.storm;
+  throw new Error(
+    `shared tier FAILED: the duplicate storm across two instances made ${generatorCalls} generator calls for ${expectedGeneratorCalls} prompts, with ${failures} failed requests${shared.storm.runs.every((run) => run.oneOutputPerPrompt) ? '' : ', and a prompt answered with two outputs'}`,
+  );
+}
+
+function machine() {
+  const cpu = cpus()[0];
+  return {
+    cpus: cpus().length,
+    cpuModel: cpu?.model ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    os: `${osType()} ${release()}`,
+    node: process.version,
+    pinned,
+  };
 }
 
 /**
@@ -579,6 +995,45 @@ function resultsFile(): string {
   return resolve(ROOT, 'load/results/latest.json');
 }
 
+type Row = [string, string, string, string];
+
+const mark = (ok: boolean) => (ok ? 'ok' : 'BELOW TARGET');
+// Checks of behaviour hold at any speed; a smoke run's speeds are not judged.
+const speedMark = (ok: boolean) => (smoke ? 'not judged (smoke run)' : mark(ok));
+
+function sharedTierRows(shared: Awaited<ReturnType<typeof sharedTier>>): Row[] {
+  if ('skipped' in shared) return [['shared tier (Redis)', `SKIPPED: ${shared.skipped}`, '', '']];
+  const { hits, storm, stormAtDefaultTimeout } = shared;
+  const servedAs = (statuses: Statuses) => Object.entries(statuses).map(([status, count]) => `${count} ${status}`).join(', ');
+  return [
+    ['shared tier: shared hits vs L1 hits', `${hits.sharedToL1}x (medians ${hits.requestsPerSecond.sharedHit} vs ${hits.requestsPerSecond.l1Hit} req/s)`, '', ''],
+    ['  answers from the tier measured', `SHARED_HIT ${hits.sharedHitShare} (${servedAs(hits.statuses.shared)}); HIT ${hits.l1HitShare}; generator calls ${hits.generatorCallsDuringLoad}, Redis errors ${hits.sharedTierErrors}`, '1 / 1', hits.sharedHitShare >= 0.99 && hits.l1HitShare === 1 && hits.generatorCallsDuringLoad === 0 ? 'ok' : 'CHECK'],
+    ['  latency p50 / p99, shared vs L1', `${hits.latencyMs.sharedHit.p50} / ${hits.latencyMs.sharedHit.p99} vs ${hits.latencyMs.l1Hit.p50} / ${hits.latencyMs.l1Hit.p99} ms (50 connections)`, '', ''],
+    [
+      'shared tier: generator calls, storm on 2 instances',
+      `${storm.generatorCalls} for ${storm.expectedGeneratorCalls} prompts (${storm.storms} x ${storm.prompts}), each asked ${storm.requestsPerPromptPerInstance}x on each; ${storm.failures} failed`,
+      `= ${storm.expectedGeneratorCalls}`,
+      storm.holds ? 'ok' : 'FAIL',
+    ],
+    ['  slowest storm request', `${storm.slowestRequestMs} ms (generator ${storm.generatorLatencyMs} ms, ${storm.generatorConcurrency} slots each; Redis command timeout ${storm.redisCommandTimeoutMs} ms, ${storm.redisCommandErrors} errors)`, '', ''],
+    ...(stormAtDefaultTimeout === undefined
+      ? []
+      : ([
+          [
+            `  the storm at the default command timeout`,
+            `${stormAtDefaultTimeout.generatorCalls} calls for ${stormAtDefaultTimeout.expectedGeneratorCalls} prompts; slowest ${stormAtDefaultTimeout.slowestRequestMs} ms; ${stormAtDefaultTimeout.redisCommandErrors} Redis errors (${stormAtDefaultTimeout.redisCommandTimeoutMs} ms)`,
+            'reported',
+            '',
+          ],
+        ] satisfies Row[])),
+  ];
+}
+
+function printRows(rows: readonly Row[]): void {
+  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
+  for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}\n`);
+}
+
 function printTable(results: {
   hitPath: Awaited<ReturnType<typeof hitPath>>;
   speedup: Awaited<ReturnType<typeof speedup>>;
@@ -586,13 +1041,11 @@ function printTable(results: {
   responseCache: Awaited<ReturnType<typeof againstResponseCache>>;
   memory: ReturnType<typeof memoryAccounting>;
   latencyMs: { hit: { p50: number; p99: number }; miss: { p50: number; p99: number } };
+  sharedTier: Awaited<ReturnType<typeof sharedTier>>;
 }) {
   const { hitPath: hit, speedup: repeat, coalescing: coalesce, responseCache: response, memory, latencyMs } = results;
-  const mark = (ok: boolean) => (ok ? 'ok' : 'BELOW TARGET');
-  // Checks of behaviour hold at any speed; a smoke run's speeds are not judged.
-  const speedMark = (ok: boolean) => (smoke ? 'not judged (smoke run)' : mark(ok));
   const { targets } = hit;
-  const rows: [string, string, string, string][] = [
+  const rows: Row[] = [
     ['measure', 'figure', 'target', ''],
     ['hit path: gencache vs bare Yoga (defaults)', `${hit.ratioToBareYoga}x (medians ${hit.requestsPerSecond.gencacheHit} vs ${hit.requestsPerSecond.bareYoga} req/s)`, `>= ${targets.ratioToBareYoga.toFixed(1)}x`, speedMark(hit.ratioToBareYoga >= targets.ratioToBareYoga)],
     ['hit path: gencache vs bare Yoga (no body check)', `${hit.ratioToBareYogaTuned}x (vs ${hit.requestsPerSecond.bareYogaTuned} req/s)`, `>= ${targets.ratioToBareYogaTuned.toFixed(1)}x`, speedMark(hit.ratioToBareYogaTuned >= targets.ratioToBareYogaTuned)],
@@ -608,12 +1061,12 @@ function printTable(results: {
     ['memory: reported bytes / heap growth', `${memory.reportedToHeapRatio} (${memory.entries} entries, ${memory.heapBytesPerEntry} heap bytes each)`, '', ''],
     ['latency of hits p50 / p99', `${latencyMs.hit.p50} / ${latencyMs.hit.p99} ms (50 connections)`, '', ''],
     ['latency of misses p50 / p99', `${latencyMs.miss.p50} / ${latencyMs.miss.p99} ms (generator ${GENERATOR_LATENCY_MS} ms)`, '', ''],
+    ...sharedTierRows(results.sharedTier),
   ];
-  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
-  const smokeNotice = `SMOKE RUN: every section ran for a moment, unpinned, with a ${GENERATOR_LATENCY_MS} ms generator, to check that the benchmark works. These figures mean nothing; npm run bench measures.\n`;
+  const smokeNotice = `SMOKE RUN: every section ran for a moment, unpinned, with a ${GENERATOR_LATENCY_MS} ms generator (${STORM_GENERATOR_LATENCY_MS} ms in the storm), to check that the benchmark works. These figures mean nothing; npm run bench measures.\n`;
   process.stdout.write('\n');
   if (smoke) process.stdout.write(smokeNotice);
-  for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}\n`);
+  printRows(rows);
   if (smoke) process.stdout.write(smokeNotice);
 }
 

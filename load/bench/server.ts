@@ -10,9 +10,10 @@
  * - bare-yoga-tuned: the same with maxRequestBodySize: false;
  * - mercurius: Fastify and Mercurius (graphql-jit) serving the committed SDL, with mercurius-cache
  *   caching `generation` in memory (./mercurius.ts): another stack's way of caching the field.
- * Prints `listening <port>` when ready.
+ * A gencache given REDIS_URL joins the shared tier, and listens once Redis has answered (or failed
+ * to), as `npm start` does. Prints `listening <port>` when ready.
  */
-import { createServer, Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
@@ -26,16 +27,58 @@ import { createMercuriusServer } from './mercurius.js';
 const VARIANTS = ['gencache', 'gencache-without-fast-lane', 'response-cache', 'bare-yoga', 'bare-yoga-tuned', 'mercurius'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
-function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean, fastLane = true): Server {
+/** A server of the benchmark, not yet listening. */
+export interface BenchServer {
+  /** Listens on 127.0.0.1 and resolves the port; a gencache first waits for its shared tier, if any. */
+  listen(port?: number): Promise<number>;
+  /** Cuts every connection and stops; a gencache also closes its connections to Redis. */
+  close(): Promise<void>;
+}
+
+function serveGencache(environment: NodeJS.ProcessEnv, withResponseCache: boolean, fastLane = true): BenchServer {
   const config = loadConfig(withResponseCache ? { ...environment, DISABLE_RESULT_CACHE: '1' } : environment);
-  return createApp(config, {
+  const app = createApp(config, {
     logger: createLogger('silent'),
     defaultMetrics: false,
     fastLane,
     plugins: withResponseCache
       ? [useResponseCache({ session: () => null, ttl: config.cache.defaultTtlSeconds * 1000, includeExtensionMetadata: true })]
       : [],
-  }).server;
+  });
+  return {
+    listen: async (port = 0) => {
+      await app.listen(port, '127.0.0.1');
+      return (app.server.address() as AddressInfo).port;
+    },
+    close: () => {
+      app.server.closeAllConnections();
+      return app.close(0);
+    },
+  };
+}
+
+function serveNode(server: Server): BenchServer {
+  return {
+    listen: (port = 0) => new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function serveFastify(fastify: FastifyInstance): BenchServer {
+  return {
+    listen: async (port = 0) => {
+      // Fastify's own listen: it loads the plugins first.
+      await fastify.listen({ port, host: '127.0.0.1' });
+      return (fastify.server.address() as AddressInfo).port;
+    },
+    close: async () => {
+      fastify.server.closeAllConnections();
+      await fastify.close();
+    },
+  };
 }
 
 function serveBareYoga(tuned: boolean): Server {
@@ -47,11 +90,8 @@ function serveBareYoga(tuned: boolean): Server {
   return createServer(yoga);
 }
 
-/**
- * A server of the variant, not yet listening: a node server, or for `mercurius` a Fastify instance,
- * which must load its plugins before it serves (`listenLocal` does both).
- */
-export function createBenchServer(variant: Variant, environment: NodeJS.ProcessEnv): Server | FastifyInstance {
+/** A server of the variant, configured by the environment as a process would be. */
+export function createBenchServer(variant: Variant, environment: NodeJS.ProcessEnv): BenchServer {
   switch (variant) {
     case 'gencache':
     case 'response-cache':
@@ -60,20 +100,10 @@ export function createBenchServer(variant: Variant, environment: NodeJS.ProcessE
       return serveGencache(environment, false, false);
     case 'bare-yoga':
     case 'bare-yoga-tuned':
-      return serveBareYoga(variant === 'bare-yoga-tuned');
+      return serveNode(serveBareYoga(variant === 'bare-yoga-tuned'));
     case 'mercurius':
-      return createMercuriusServer(environment);
+      return serveFastify(createMercuriusServer(environment));
   }
-}
-
-/** Listens on 127.0.0.1 and resolves the port. */
-export async function listenLocal(server: Server | FastifyInstance, port = 0): Promise<number> {
-  if (!(server instanceof Server)) {
-    // Fastify's own listen: it loads the plugins first.
-    await server.listen({ port, host: '127.0.0.1' });
-    return (server.server.address() as AddressInfo).port;
-  }
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -82,7 +112,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     process.stderr.write(`unknown variant ${String(variant)}\n`);
     process.exit(2);
   }
-  const listening = await listenLocal(createBenchServer(variant, process.env), Number(port ?? 0));
+  const listening = await createBenchServer(variant, process.env).listen(Number(port ?? 0));
   process.stdout.write(`listening ${listening}\n`);
   process.once('SIGTERM', () => process.exit(0));
 }
