@@ -145,10 +145,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     fastLane: graphql.fastLane,
     snapshots,
     server: http.server,
-    connected: fleet?.link.connected ?? Promise.resolve(),
+    connected: fleet?.connected ?? Promise.resolve(),
     listen: async (port = config.port, host = config.host) => {
       // The snapshot is in the cache, and the shared tier reachable, before the first request.
-      await Promise.all([snapshots?.open(), fleet?.link.connected]);
+      await Promise.all([snapshots?.open(), fleet?.connected]);
       return new Promise<string>((resolve, reject) => {
         http.server.once('error', reject).listen(port, host, () => {
           http.server.off('error', reject);

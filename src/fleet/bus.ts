@@ -8,6 +8,8 @@ import type { RedisLink } from './redis-link.js';
  * than left unhandled. Every instance hears its own messages too.
  */
 export interface FleetBus {
+  /** Settles once every subscription made so far is in place, or has failed. */
+  subscribed(): Promise<void>;
   publish<T>(topic: string, detail: T): void;
   /** Calls `listener` with each message of the topic; returns a function that stops it. */
   subscribe<T>(topic: string, listener: (detail: T) => void): () => void;
@@ -19,8 +21,24 @@ export function createFleetBus(link: RedisLink, namespace: string): FleetBus {
   const publishClient = {
     publish: (channel: string, message: string) => link.client.publish(channel, message).catch((error: unknown) => link.failed(error)),
   } as unknown as Redis;
-  const target = createRedisEventTarget<CustomEvent>({ publishClient, subscribeClient: link.subscriber });
+  // The subscriptions the event target makes, so that `subscribed` can wait for them.
+  const subscriptions: Promise<unknown>[] = [];
+  const subscribeClient = new Proxy(link.subscriber, {
+    get(target, name) {
+      if (name === 'subscribe') {
+        return (...channels: string[]) => {
+          const subscription = target.subscribe(...channels);
+          subscriptions.push(subscription.catch((error: unknown) => link.failed(error)));
+          return subscription;
+        };
+      }
+      const value: unknown = Reflect.get(target, name, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const target = createRedisEventTarget<CustomEvent>({ publishClient, subscribeClient });
   return {
+    subscribed: async () => void (await Promise.all(subscriptions)),
     publish: (topic, detail) => void target.dispatchEvent(new CustomEvent(namespace + topic, { detail })),
     subscribe: (topic, listener) => {
       const callback = (event: CustomEvent) => listener(event.detail);

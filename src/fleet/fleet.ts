@@ -32,6 +32,11 @@ export interface Fleet {
   /** The local cache in front of the shared tier; administrative changes reach every instance. */
   readonly cache: TieredStore;
   readonly coordinator: RedisFlightCoordinator;
+  /**
+   * Settles when the connection is made and the instance hears the others (its subscriptions in
+   * place), or when the first attempt failed: the instance then serves alone until Redis answers.
+   */
+  readonly connected: Promise<void>;
   /** The cache events of every instance, each with the instance it came from. */
   readonly events: EventEmitter<FleetEvents>;
   /** Publishes this instance's statistics for the others' fleet sums, from now on. */
@@ -40,6 +45,9 @@ export interface Fleet {
   stats(): Promise<FleetStats>;
   close(): Promise<void>;
 }
+
+/** How long a start waits for its subscriptions at most. */
+const SUBSCRIBE_WAIT_MS = 2_000;
 
 interface Message<T> {
   readonly from: string;
@@ -79,11 +87,16 @@ export function createFleet(options: FleetOptions, local: MemoryStore, logger: L
   });
 
   let board: FleetStatsBoard | undefined;
+  const coordinator = new RedisFlightCoordinator(link, bus, namespace, options.lockTtlMs);
   return {
     link,
     bus,
     cache,
-    coordinator: new RedisFlightCoordinator(link, bus, namespace, options.lockTtlMs),
+    coordinator,
+    // A subscription made while Redis is away waits for it: bounded, so a start is never held.
+    connected: link.connected.then(() =>
+      link.up ? Promise.race([bus.subscribed(), new Promise<void>((resolve) => setTimeout(resolve, SUBSCRIBE_WAIT_MS).unref())]) : undefined,
+    ),
     events,
     publishStats: (own) => {
       board ??= new FleetStatsBoard(link, namespace, self, own);

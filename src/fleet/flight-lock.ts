@@ -54,7 +54,9 @@ export class RedisFlightCoordinator implements FlightCoordinator {
       taken = await this.#link.client.set(lock, token, 'PX', this.#lockTtlMs, 'NX');
     } catch (error) {
       this.#link.failed(error);
-      return { kind: 'generate', release: () => undefined };
+      // Redis may have taken the lock all the same (the answer came too late): this instance
+      // generates, and releases and announces as a holder would, so no waiter is left behind.
+      return { kind: 'generate', release: (outcome) => this.#release(key, lock, token, outcome) };
     }
     if (taken === 'OK') return this.#held(key, lock, token);
     return { kind: 'wait', settled: this.#wait(key, lock) };
@@ -70,13 +72,18 @@ export class RedisFlightCoordinator implements FlightCoordinator {
       kind: 'generate',
       release: (outcome) => {
         clearInterval(renewal);
-        // Released before it is announced: a waiter that looks again finds the key free.
-        this.#link.client
-          .eval(RELEASE, 1, lock, token)
-          .catch((error: unknown) => this.#link.failed(error))
-          .finally(() => this.#bus.publish<Announcement>('flights', { key, outcome }));
+        this.#release(key, lock, token, outcome);
       },
     };
+  }
+
+  /** Removes the lock if this claim holds it, then announces the outcome to the waiters. */
+  #release(key: string, lock: string, token: string, outcome: FlightOutcome): void {
+    // Released before it is announced: a waiter that looks again finds the key free.
+    this.#link.client
+      .eval(RELEASE, 1, lock, token)
+      .catch((error: unknown) => this.#link.failed(error))
+      .finally(() => this.#bus.publish<Announcement>('flights', { key, outcome }));
   }
 
   /** Until the holder announces an outcome, or its lock is gone without one (undefined). */
