@@ -15,6 +15,12 @@ interface SmokeResults {
   responseCache: { failures: number; sharedWorkload: { servedWithoutGenerator: { fieldCache: number } } };
   memory: { entries: number; reportedBytes: number };
   latencyMs: { miss: { failures: number; p50: number } };
+  sharedTier: {
+    skipped?: string;
+    hits: { failures: number; sharedHitShare: number; generatorCallsDuringLoad: number };
+    storm: { generatorCalls: number; expectedGeneratorCalls: number; failures: number };
+    redisKeysLeft: number;
+  };
 }
 
 /**
@@ -65,5 +71,17 @@ describe('npm run bench -- --smoke', () => {
     expect(memory.entries).toBe(1000);
     expect(memory.reportedBytes).toBeGreaterThan(1000 * 1000);
     expect(latencyMs.miss.p50).toBeGreaterThanOrEqual(5);
+    // The shared tier (CI runs Redis; elsewhere the section may skip, saying why).
+    const { sharedTier } = results;
+    if (sharedTier.skipped === undefined) {
+      expect(sharedTier.hits).toMatchObject({ failures: 0, generatorCallsDuringLoad: 0 });
+      // Nearly every answer of the one-entry server came from Redis (a prompt asked twice in a row is a local hit).
+      expect(sharedTier.hits.sharedHitShare).toBeGreaterThan(0.9);
+      expect(sharedTier.storm.failures).toBe(0);
+      expect(sharedTier.storm.generatorCalls).toBe(sharedTier.storm.expectedGeneratorCalls);
+      expect(sharedTier.redisKeysLeft).toBe(0);
+    } else {
+      expect(process.env['REQUIRE_REDIS']).not.toBe('1');
+    }
   }, 120_000);
 });
