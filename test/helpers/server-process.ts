@@ -18,12 +18,18 @@ export type ServerProcess = ChildProcessByStdio<null, Readable, Readable> & {
   readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
 };
 
+/** Variables that would make a server join the shell's Redis (CI exports REDIS_URL for the fleet tests). */
+const FLEET_VARIABLES = ['REDIS_URL', 'CACHE_NAMESPACE', 'CACHE_SNAPSHOT_PATH', 'CACHE_SNAPSHOT_INTERVAL_SECONDS', 'INSTANCE_ID'];
+const withoutFleet = (environment: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(environment).filter(([name]) => !FLEET_VARIABLES.includes(name)));
+
 /**
  * The environment of a server on a free port of 127.0.0.1 with the simulated generator (no
- * latency), logging at info (the tests read the 'gencache listening' line), without an admin token.
+ * latency), logging at info (the tests read the 'gencache listening' line), without an admin token,
+ * alone (the shell's Redis and snapshot settings dropped) unless the overrides say otherwise.
  */
 export const serverEnv = (overrides: Record<string, string> = {}): NodeJS.ProcessEnv => ({
-  ...process.env,
+  ...withoutFleet(process.env),
   PORT: '0',
   HOST: '127.0.0.1',
   GENERATOR: 'simulated',
