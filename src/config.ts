@@ -205,7 +205,12 @@ const environmentSchema = z.object({
   INSTANCE_ID: z.string().regex(/^[\w.:-]{1,64}$/, 'must be 1 to 64 letters, digits and _ . : -').optional(),
   CACHE_SNAPSHOT_PATH: z.string().transform(checkSnapshotPath).optional(),
   CACHE_SNAPSHOT_INTERVAL_SECONDS: int(0, MAX_SNAPSHOT_INTERVAL_SECONDS).optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Case-insensitive, as operators write it (INFO, Debug); pino takes it lower-cased.
+  LOG_LEVEL: z
+    .string()
+    .transform((level) => level.toLowerCase())
+    .pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .default('info'),
 }).superRefine((env, context) => {
   // A bypass of a check that is off would be accepted and do nothing.
   if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {

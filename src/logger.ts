@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import type { CacheSettings } from './cache/settings.js';
 import type { CacheEvent, CacheStore } from './cache/store.js';
 import type { LogLevel } from './config.js';
 import type { GenerationEvent, GenerationService } from './generation/service.js';
@@ -10,8 +11,14 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   return pino({ name: 'gencache', level }, destination);
 }
 
-/** Logs generator failures and cache reconfigurations as they happen; returns the detacher. */
+/**
+ * Logs generator failures and cache reconfigurations as they happen; returns the detacher. A
+ * reconfiguration is one `info` line whatever made it (the admin mutation, the REST endpoint,
+ * another instance of the fleet), with the settings before and after; one that changes nothing
+ * is no line.
+ */
 export function logServiceEvents(service: GenerationService, cache: CacheStore, logger: Logger): () => void {
+  let settings = cache.settings;
   const onGeneration = ({ key, model, durationMs, error }: GenerationEvent) => {
     if (error !== undefined) {
       // The cause holds what clients are not told (the upstream's address and answer).
@@ -20,7 +27,9 @@ export function logServiceEvents(service: GenerationService, cache: CacheStore, 
     }
   };
   const onCacheEvent = (event: CacheEvent) => {
-    if (event.type === 'CONFIG') logger.info({ cache: event.settings }, 'cache configuration changed');
+    if (event.type !== 'CONFIG' || sameSettings(event.settings, settings)) return;
+    logger.info({ cache: event.settings, previous: settings }, 'cache configuration changed');
+    settings = event.settings;
   };
   service.events.on('generation', onGeneration);
   cache.events.on('event', onCacheEvent);
@@ -29,3 +38,6 @@ export function logServiceEvents(service: GenerationService, cache: CacheStore, 
     cache.events.off('event', onCacheEvent);
   };
 }
+
+const sameSettings = (a: CacheSettings, b: CacheSettings): boolean =>
+  (Object.keys(a) as (keyof CacheSettings)[]).every((name) => a[name] === b[name]);

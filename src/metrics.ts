@@ -8,6 +8,22 @@ import type { GenerationEvent, GenerationService, GenerationStats, GenerationTot
  * and generator calls, which happen only on stores and misses, are counted as they happen.
  * `resetCacheStats` never moves a counter backwards. A scrape reads the service once: every
  * metric of one scrape comes from the same snapshot.
+ *
+ * Names, as the ecosystems expect them:
+ * - Node's process metrics keep prom-client's standard names (`process_*`, `nodejs_*`), with no
+ *   prefix, so stock Node.js dashboards read them.
+ * - The service's own are `gencache_<subsystem>_<name>_<unit>`: subsystems `cache`, `generation`,
+ *   `shared_tier` and `graphql`; base units (`seconds`, `bytes`) in the name; counters end in
+ *   `_total`, and nothing else does. `promtool check metrics` finds nothing in them
+ *   (test/metrics.test.ts).
+ *
+ * Label vocabularies, each one everywhere it is used:
+ * - `outcome`: `ok`, or the lower-cased code of the error (`generation_failed`,
+ *   `generation_timeout`, `overloaded`, ...): `outcomeOf`.
+ * - `status` (GraphQL requests): `ok`, or `error` when the result has errors.
+ * - `operation` (GraphQL requests): the operation's name when it is one of the known documents
+ *   (schema/operations), `anonymous`, or `other`: a bounded set (src/plugins/use-operation-metrics.ts).
+ * - `reason` (evictions): `max_entries`, `max_bytes`, `expired`, `deleted`, `cleared`.
  */
 
 export interface Metrics {
@@ -19,11 +35,61 @@ export interface Metrics {
 /** Seconds; a generation takes from milliseconds (a cached upstream) to minutes (a GPU). */
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
+/**
+ * Seconds; a GraphQL request served from the cache takes a fraction of a millisecond, one that
+ * waits for a generation as long as the generator.
+ */
+const REQUEST_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** `ok`, or the error's code lower-cased: the one vocabulary of every `outcome` label. */
+export const outcomeOf = (error: { readonly code: string } | undefined): string => (error === undefined ? 'ok' : error.code.toLowerCase());
+
+/** The `status` label of a GraphQL request. */
+export type RequestStatus = 'ok' | 'error';
+
+/** Per-operation counts and latencies of GraphQL requests, recorded by `useOperationMetrics`. */
+export interface GraphQlRequestMetrics {
+  /** `gencache_graphql_requests_total{operation,status}`; a subscription counts once, when it starts. */
+  readonly requests: Counter<'operation' | 'status'>;
+  /** `gencache_graphql_request_duration_seconds{operation}`: queries and mutations, not subscriptions. */
+  readonly durations: Histogram<'operation'>;
+}
+
+const requestMetricsByRegistry = new WeakMap<Registry, GraphQlRequestMetrics>();
+
+/**
+ * The GraphQL request metrics of a registry, registered on first use: every GraphQL server over
+ * one registry (the app's, and a second one a test or the benchmark builds beside it) records
+ * into the same ones.
+ */
+export function graphQlRequestMetrics(registry: Registry): GraphQlRequestMetrics {
+  let metrics = requestMetricsByRegistry.get(registry);
+  if (metrics === undefined) {
+    metrics = {
+      requests: new Counter({
+        name: 'gencache_graphql_requests_total',
+        help: 'GraphQL requests over HTTP (the fast lane included) by operation (a known name, anonymous or other) and status (ok, or error when the result has errors); a subscription counts once, when it starts.',
+        labelNames: ['operation', 'status'] as const,
+        registers: [registry],
+      }),
+      durations: new Histogram({
+        name: 'gencache_graphql_request_duration_seconds',
+        help: 'Time from the GraphQL parameters of a request to its result, by operation; queries and mutations only.',
+        labelNames: ['operation'] as const,
+        buckets: REQUEST_DURATION_BUCKETS,
+        registers: [registry],
+      }),
+    };
+    requestMetricsByRegistry.set(registry, metrics);
+  }
+  return metrics;
+}
+
 export interface MetricsOptions {
   readonly service: GenerationService;
   /** The result cache, whose events are counted. */
   readonly cache: CacheStore;
-  /** Node's process metrics. @default true */
+  /** Node's process metrics (`process_*`, `nodejs_*`). @default true */
   readonly defaultMetrics?: boolean;
   /** The connection to the shared tier, when there is one. */
   readonly sharedTier?: { readonly up: boolean; readonly errors: number } | undefined;
@@ -31,7 +97,7 @@ export interface MetricsOptions {
 
 export function createMetrics({ service, cache, defaultMetrics = true, sharedTier }: MetricsOptions): Metrics {
   const registry = new Registry();
-  if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'gencache_' });
+  if (defaultMetrics) collectDefaultMetrics({ register: registry });
 
   // prom-client calls every collect() of a scrape in one synchronous loop: the snapshot taken by
   // the first is dropped once that loop is done.
@@ -59,9 +125,9 @@ export function createMetrics({ service, cache, defaultMetrics = true, sharedTie
   fromTotals('gencache_cache_hits_total', 'Lookups served from the result cache, either tier.', () => totals().hits);
   fromTotals('gencache_cache_shared_hits_total', 'Lookups served from the shared tier (Redis).', () => totals().sharedHits);
   fromTotals('gencache_cache_misses_total', 'Lookups the result cache could not serve.', () => totals().misses);
-  fromTotals('gencache_coalesced_total', 'Loads that joined a generation already in flight.', () => totals().coalesced);
-  fromTotals('gencache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => totals().deduplicated);
-  fromTotals('gencache_saved_seconds_total', 'Generator time that cache hits saved.', () => totals().savedMs / 1000);
+  fromTotals('gencache_cache_coalesced_total', 'Loads that joined a generation already in flight.', () => totals().coalesced);
+  fromTotals('gencache_cache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => totals().deduplicated);
+  fromTotals('gencache_cache_saved_seconds_total', 'Generator time that cache hits saved.', () => totals().savedMs / 1000);
 
   const evictions = new Counter({
     name: 'gencache_cache_evictions_total',
@@ -90,8 +156,8 @@ export function createMetrics({ service, cache, defaultMetrics = true, sharedTie
   gauge('gencache_cache_max_entries', 'Entry bound of the result cache.', () => stats().maxEntries);
   gauge('gencache_cache_max_bytes', 'Byte bound of the result cache.', () => stats().maxBytes);
   gauge('gencache_cache_enabled', '1 when the result cache is on.', () => (stats().enabled ? 1 : 0));
-  gauge('gencache_generations_in_flight', 'Generations running on the generator.', () => stats().inFlight);
-  gauge('gencache_generations_queued', 'Generations waiting for a generator slot.', () => stats().queued);
+  gauge('gencache_generation_in_flight', 'Generations running on the generator.', () => stats().inFlight);
+  gauge('gencache_generation_queued', 'Generations waiting for a generator slot.', () => stats().queued);
   if (sharedTier !== undefined) {
     gauge('gencache_shared_tier_up', '1 while the shared tier (Redis) answers.', () => (sharedTier.up ? 1 : 0));
     fromTotals('gencache_shared_tier_errors_total', 'Commands to the shared tier (Redis) that failed, and connection errors.', () => sharedTier.errors);
@@ -99,14 +165,14 @@ export function createMetrics({ service, cache, defaultMetrics = true, sharedTie
 
   const durations = new Histogram({
     name: 'gencache_generation_duration_seconds',
-    help: 'Generator calls by model and outcome (ok, or the error code).',
+    help: 'Generator calls by model and outcome (ok, or the error code lower-cased: generation_failed, generation_timeout, ...).',
     labelNames: ['model', 'outcome'] as const,
     buckets: DURATION_BUCKETS,
     registers: [registry],
   });
+  graphQlRequestMetrics(registry);
 
-  const onGeneration = ({ model, durationMs, error }: GenerationEvent) =>
-    durations.observe({ model, outcome: error === undefined ? 'ok' : error.code }, durationMs / 1000);
+  const onGeneration = ({ model, durationMs, error }: GenerationEvent) => durations.observe({ model, outcome: outcomeOf(error) }, durationMs / 1000);
   const onCacheEvent = (event: CacheEvent) => {
     switch (event.type) {
       case 'SET':

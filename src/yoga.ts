@@ -18,13 +18,19 @@ import { ExampleDocument } from './generated/graphql.js';
 import persistedDocuments from './generated/persisted-documents.json' with { type: 'json' };
 import type { Generator } from './generation/generator.js';
 import type { Logger } from './logger.js';
+import { useAccessLog } from './plugins/use-access-log.js';
+import { useAutomaticPersistedQueries, type PersistedQueryStoreOptions } from './plugins/use-automatic-persisted-queries.js';
 import { useCacheReport } from './plugins/use-cache-report.js';
 import { useCompiledQueries } from './plugins/use-compiled-queries.js';
 import { useCsrfPrevention } from './plugins/use-csrf-prevention.js';
+import { DASHBOARD_PATH, useDashboard } from './plugins/use-dashboard.js';
 import { DEFAULT_MAX_GENERATIONS_PER_OPERATION, useGenerationLimit } from './plugins/use-generation-limit.js';
 import { useGeneratorReadiness } from './plugins/use-generator-readiness.js';
+import { useGraphiQLPage } from './plugins/use-graphiql-page.js';
 import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
+import { operationNamesOf, useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
+import { useRestApi } from './plugins/use-rest-api.js';
 import { useSecurityLimits } from './plugins/use-security-limits.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS, useSubscriptionLimit } from './plugins/use-subscription-limit.js';
 import { useTrustedDocuments, type TrustedDocumentsSettings } from './plugins/use-trusted-documents.js';
@@ -47,6 +53,11 @@ export interface GraphQlServerDependencies extends Omit<ContextDependencies, 'au
    * token) may still send any. @default off
    */
   readonly trustedDocuments?: TrustedDocumentsSettings;
+  /**
+   * Bounds of the automatic persisted queries' store (queries registered by hash, as Apollo
+   * Client's persisted-query link sends them). @default 1000 queries, 4 MiB of their text
+   */
+  readonly persistedQueries?: PersistedQueryStoreOptions;
   /** Served at /metrics. */
   readonly metrics: Registry;
   /** Whether /ready answers 503 while the generator cannot take work. @default false: it only reports it */
@@ -93,11 +104,16 @@ export const maskUnexpected: typeof maskError = (error, message, isDev) =>
 /**
  * GraphiQL with every asset (scripts, styles, fonts, editor workers) inlined from the package,
  * so it works where no CDN is reachable. The bundle is large: it is imported on the first page
- * view, and the page, whose options never change, rendered once.
+ * view; useGraphiQLPage renders the page once and serves it compressed and validated.
  */
-let graphiqlPage: Promise<string> | undefined;
-const renderGraphiQL = (options?: GraphiQLOptions): Promise<string> =>
-  (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => render(options)));
+const renderGraphiQL = (options: GraphiQLOptions): Promise<string> =>
+  import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL: render }) => {
+    // render-graphiql writes the title as the page's <title> and as HTML beside the logo, where it
+    // also links to the dashboard.
+    const title = options.title ?? 'GraphiQL';
+    const heading = `${title} · <a href="${DASHBOARD_PATH}">dashboard</a>`;
+    return render({ ...options, title: heading }).replace(`<title>${heading}</title>`, `<title>${title}</title>`);
+  });
 
 /**
  * Admin credentials of an operation. HTTP requests carry a Fetch request; WebSocket operations
@@ -134,13 +150,19 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
   };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
   const isAdmin = (sources: Partial<YogaInitialContext> & ServerContext) => dependencies.authenticate(credentialsOf(sources)) === 'granted';
-  // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness
-  // and metrics endpoints answer their own paths; CSRF prevention lets every JSON POST through.
+  // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness,
+  // metrics, REST (/api) and dashboard endpoints answer their own paths; CSRF prevention lets
+  // every JSON POST through; the GraphiQL page only acts on the GETs Yoga answers with GraphiQL.
   const csrfPrevention = useCsrfPrevention();
-  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled, sharedTier: () => cache.stats().sharedTier, requireGenerator: readyRequiresGenerator }), useMetricsEndpoint(metrics)];
-  // Trusted documents first (which documents may be parsed at all), then the security limits, the
-  // other endpoints, compilation, and what annotates results.
+  const graphiqlPage = useGraphiQLPage({ options: { title: 'gencache', defaultQuery: print(ExampleDocument) }, render: renderGraphiQL });
+  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled, sharedTier: () => cache.stats().sharedTier, requireGenerator: readyRequiresGenerator }), useMetricsEndpoint(metrics), useRestApi(), graphiqlPage, useDashboard({ graphqlEndpoint: GRAPHQL_ENDPOINT })];
+  // The request metrics and the access log first, so that they see every request, those a later
+  // plugin's onParams refuses too; then trusted documents (which documents may be parsed at all),
+  // automatic persisted queries (which text a hash names; after trusted documents, which decide
+  // first), the security limits, the other endpoints, compilation, and what annotates results.
   const yogaPlugins = [
+    useOperationMetrics({ registry: metrics, operationNames: operationNamesOf(persistedDocuments) }),
+    useAccessLog({ logger }),
     ...(trustedDocuments.enabled
       ? [
           useTrustedDocuments<ServerContext>({
@@ -149,6 +171,7 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
           }),
         ]
       : []),
+    useAutomaticPersistedQueries(options.persistedQueries),
     ...useSecurityLimits(),
     useGenerationLimit(maxGenerationsPerOperation),
     useSubscriptionLimit(maxSubscriptions),
@@ -166,8 +189,7 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
     // Yoga's own logs (unexpected errors among them) are lines of the service's log.
     logging: logger as unknown as YogaLogger,
     plugins: yogaPlugins,
-    graphiql: { title: 'gencache', defaultQuery: print(ExampleDocument) },
-    renderGraphiQL,
+    ...graphiqlPage.yogaOptions,
     landingPage: false,
     // Closed unless origins are listed; credentials only ever for a listed origin.
     cors: corsOrigins.length === 0 ? false : { origin: [...corsOrigins], credentials: true, methods: ['GET', 'POST'] },

@@ -58,16 +58,18 @@ describe('/metrics', () => {
     expect(Object.fromEntries([...families].map(([name, family]) => [name, family.type]))).toMatchObject({
       gencache_cache_hits_total: 'COUNTER',
       gencache_cache_misses_total: 'COUNTER',
-      gencache_coalesced_total: 'COUNTER',
-      gencache_deduplicated_total: 'COUNTER',
+      gencache_cache_coalesced_total: 'COUNTER',
+      gencache_cache_deduplicated_total: 'COUNTER',
       gencache_cache_evictions_total: 'COUNTER',
       gencache_cache_stores_total: 'COUNTER',
-      gencache_saved_seconds_total: 'COUNTER',
+      gencache_cache_saved_seconds_total: 'COUNTER',
       gencache_cache_entries: 'GAUGE',
       gencache_cache_bytes: 'GAUGE',
-      gencache_generations_in_flight: 'GAUGE',
-      gencache_generations_queued: 'GAUGE',
+      gencache_generation_in_flight: 'GAUGE',
+      gencache_generation_queued: 'GAUGE',
       gencache_generation_duration_seconds: 'HISTOGRAM',
+      gencache_graphql_requests_total: 'COUNTER',
+      gencache_graphql_request_duration_seconds: 'HISTOGRAM',
     });
   });
 
@@ -94,15 +96,15 @@ describe('/metrics', () => {
     const delta = (name: string, labels: Record<string, string> = {}) => value(after, name, labels) - value(before, name, labels);
     // Three concurrent 'a' missed the cache; two of them joined the first one's generation.
     expect(delta('gencache_cache_misses_total')).toBe(6);
-    expect(delta('gencache_coalesced_total')).toBe(2);
+    expect(delta('gencache_cache_coalesced_total')).toBe(2);
     expect(delta('gencache_cache_hits_total')).toBe(1);
     expect(delta('gencache_cache_stores_total')).toBe(3);
     expect(delta('gencache_cache_evictions_total', { reason: 'max_entries' })).toBe(1);
     expect(delta('gencache_cache_evictions_total', { reason: 'cleared' })).toBe(2);
     expect(value(after, 'gencache_cache_entries')).toBe(0);
     expect(sampleLine(after, 'gencache_generation_duration_seconds_count{model="sim-1",outcome="ok"}')).toBe(3);
-    expect(sampleLine(after, 'gencache_generation_duration_seconds_count{model="sim-1",outcome="GENERATION_FAILED"}')).toBe(1);
-    expect(value(after, 'gencache_saved_seconds_total')).toBeGreaterThan(0);
+    expect(sampleLine(after, 'gencache_generation_duration_seconds_count{model="sim-1",outcome="generation_failed"}')).toBe(1);
+    expect(value(after, 'gencache_cache_saved_seconds_total')).toBeGreaterThan(0);
   });
 
   it('never moves a counter backwards when the statistics are reset', async () => {

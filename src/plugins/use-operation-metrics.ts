@@ -1,0 +1,107 @@
+import { getOperationAST, Kind, parse, type DocumentNode } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { Registry } from 'prom-client';
+import { graphQlRequestMetrics, type RequestStatus } from '../metrics.js';
+
+export interface OperationMetricsOptions {
+  /** Where `gencache_graphql_requests_total` and `gencache_graphql_request_duration_seconds` are. */
+  readonly registry: Registry;
+  /**
+   * The operation names that get an `operation` label of their own: the service's known documents
+   * (`operationNamesOf(persisted documents)`). Any other name is `other`, an operation without a
+   * name `anonymous`: clients choose names, so only a fixed list may become label values, or an
+   * attacker could grow the series without bound.
+   */
+  readonly operationNames: Iterable<string>;
+}
+
+/** The names of the operations of a persisted-documents manifest (id → document text). */
+export function operationNamesOf(manifest: Readonly<Record<string, string>>): string[] {
+  return Object.values(manifest).flatMap((text) =>
+    parse(text).definitions.flatMap((definition) => (definition.kind === Kind.OPERATION_DEFINITION && definition.name ? [definition.name.value] : [])),
+  );
+}
+
+const START = Symbol('gencache.operationMetrics.start');
+const NAME = Symbol('gencache.operationMetrics.name');
+/** An executed operation without a name; no string, so that no client-given name can pass for it. */
+const ANONYMOUS = Symbol('anonymous');
+
+/** What the plugin keeps on a request's context (the server context Yoga extends into the operation's). */
+interface Tracked {
+  [START]?: number;
+  /** The operation's name: from the parameters, then from the document once it executes. */
+  [NAME]?: string | typeof ANONYMOUS | undefined;
+}
+
+/** The label objects of one `operation` value, built once. */
+interface Labels {
+  readonly ok: { readonly operation: string; readonly status: RequestStatus };
+  readonly error: { readonly operation: string; readonly status: RequestStatus };
+  readonly operation: { readonly operation: string };
+}
+
+/**
+ * Counts GraphQL requests over HTTP by operation and status (`ok`, or `error` when the result has
+ * errors) and observes their duration: from Yoga's `onParams` (the parameters are read; parsing,
+ * validation and execution are to come) to the result's processing. A subscription counts once,
+ * when it starts, and has no duration.
+ *
+ * Hooks: `onParams`, envelop's `onExecute` and `onSubscribe`, and `onResultProcess`, which Yoga
+ * and the fast lane both run (src/fast-lane.ts); none of HTTP framing, so the lane stays on. It
+ * must come before any plugin whose `onParams` may refuse a request, so that the refusal is timed
+ * too. `onResultProcess` runs once per response, also for requests refused before execution
+ * (parse and validation errors, an `onParams` refusal): those count under the name their
+ * parameters gave, if known. graphql-ws operations do not reach result processing and are not
+ * counted.
+ *
+ * On the hot path: label objects are built once, per known name; a request costs a clock read,
+ * two properties on its context, and prom-client's increment and observation.
+ */
+export function useOperationMetrics({ registry, operationNames }: OperationMetricsOptions): Plugin {
+  const { requests, durations } = graphQlRequestMetrics(registry);
+  const labelsOf = (operation: string): Labels => ({ ok: { operation, status: 'ok' }, error: { operation, status: 'error' }, operation: { operation } });
+  const known = new Map<string | symbol, Labels>();
+  for (const name of operationNames) known.set(name, labelsOf(name));
+  known.set(ANONYMOUS, labelsOf('anonymous'));
+  const other = labelsOf('other');
+  // Every series of the counter exists from the start, so that rates and dashboards have one.
+  for (const labels of [...known.values(), other]) {
+    requests.inc(labels.ok, 0);
+    requests.inc(labels.error, 0);
+  }
+
+  const onDocument = ({ contextValue, document, operationName }: { contextValue: unknown; document: DocumentNode; operationName?: string | null | undefined }) => {
+    const operation = getOperationAST(document, operationName);
+    if (operation != null) (contextValue as Tracked)[NAME] = operation.name?.value ?? ANONYMOUS;
+  };
+
+  return {
+    onParams({ params, context }) {
+      const tracked = context as Tracked;
+      tracked[START] = performance.now();
+      tracked[NAME] = params.operationName;
+    },
+    onExecute({ args }) {
+      onDocument(args);
+    },
+    onSubscribe({ args }) {
+      onDocument(args);
+    },
+    onResultProcess({ result, serverContext }) {
+      const tracked = serverContext as Tracked;
+      const name = tracked[NAME];
+      const labels = (name === undefined ? undefined : known.get(name)) ?? other;
+      if (isAsyncIterable(result)) {
+        requests.inc(labels.ok);
+        return;
+      }
+      const failed = Array.isArray(result) ? result.some(hasErrors) : hasErrors(result);
+      requests.inc(failed ? labels.error : labels.ok);
+      const start = tracked[START];
+      if (start !== undefined) durations.observe(labels.operation, (performance.now() - start) / 1000);
+    },
+  };
+}
+
+const hasErrors = (result: { readonly errors?: readonly unknown[] | undefined }): boolean => result.errors !== undefined && result.errors.length > 0;
