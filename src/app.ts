@@ -104,7 +104,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   });
   const statsFeed = new StatsFeed<GenerationStats>(() => service.stats());
   fleet?.publishStats(() => service.stats());
-  const metrics = createMetrics({ service, cache, defaultMetrics: overrides.defaultMetrics, sharedTier: fleet?.link });
+  const metrics = createMetrics({ service, cache, defaultMetrics: overrides.defaultMetrics, sharedTier: fleet?.link, generator });
   const detachLogs = logServiceEvents(service, cache, logger);
   const graphql = createGraphQlServer({
     service,

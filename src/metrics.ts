@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheEvent, CacheStore } from './cache/store.js';
+import type { Generator } from './generation/generator.js';
 import type { GenerationEvent, GenerationService, GenerationStats, GenerationTotals } from './generation/service.js';
 
 /**
@@ -93,9 +94,14 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
   /** The connection to the shared tier, when there is one. */
   readonly sharedTier?: { readonly up: boolean; readonly errors: number } | undefined;
+  /** The generator, whose readiness each scrape asks. */
+  readonly generator?: Pick<Generator, 'checkReady'> | undefined;
 }
 
-export function createMetrics({ service, cache, defaultMetrics = true, sharedTier }: MetricsOptions): Metrics {
+/** How long a scrape waits for the generator's readiness. */
+const GENERATOR_CHECK_MS = 2_000;
+
+export function createMetrics({ service, cache, defaultMetrics = true, sharedTier, generator }: MetricsOptions): Metrics {
   const registry = new Registry();
   if (defaultMetrics) collectDefaultMetrics({ register: registry });
 
@@ -158,6 +164,23 @@ export function createMetrics({ service, cache, defaultMetrics = true, sharedTie
   gauge('gencache_cache_enabled', '1 when the result cache is on.', () => (stats().enabled ? 1 : 0));
   gauge('gencache_generation_in_flight', 'Generations running on the generator.', () => stats().inFlight);
   gauge('gencache_generation_queued', 'Generations waiting for a generator slot.', () => stats().queued);
+  if (generator !== undefined) {
+    // Asked at each scrape, as /ready asks it: an upstream model server that stopped answering shows
+    // here, while /ready stays 200 (hits are still served).
+    new Gauge({
+      name: 'gencache_generator_up',
+      help: '1 when the generator can take work (for openai, the upstream answers GET /models).',
+      registers: [registry],
+      async collect() {
+        try {
+          await generator.checkReady?.(AbortSignal.timeout(GENERATOR_CHECK_MS));
+          this.set(1);
+        } catch {
+          this.set(0);
+        }
+      },
+    });
+  }
   if (sharedTier !== undefined) {
     gauge('gencache_shared_tier_up', '1 while the shared tier (Redis) answers.', () => (sharedTier.up ? 1 : 0));
     fromTotals('gencache_shared_tier_errors_total', 'Commands to the shared tier (Redis) that failed, and connection errors.', () => sharedTier.errors);

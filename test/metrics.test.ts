@@ -64,7 +64,7 @@ describe('metric names', () => {
 
     expect(own.length).toBeGreaterThan(15);
     for (const [name, type] of own) {
-      expect(name).toMatch(/^gencache_(cache|generation|shared_tier|graphql)_[a-z]+(_[a-z]+)*$/);
+      expect(name).toMatch(/^gencache_(cache|generation|generator|shared_tier|graphql)_[a-z]+(_[a-z]+)*$/);
       expect(name).not.toMatch(/_(ms|milliseconds|mb|kb|mib|minutes|hours)(_|$)/);
       expect({ name, total: name.endsWith('_total') }).toEqual({ name, total: type === 'counter' });
     }

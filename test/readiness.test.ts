@@ -70,6 +70,17 @@ describe('/ready', () => {
     expect((await openaiApp(upstream.baseUrl, { READY_REQUIRES_GENERATOR: '1' }).fetch('http://yoga/ready')).status).toBe(200);
   });
 
+  it('reports the generator on /metrics as gencache_generator_up, 1 then 0 when the upstream fails', async () => {
+    upstream = await startOpenAIServer();
+    const yoga = openaiApp(upstream.baseUrl);
+    const up = async () => /^gencache_generator_up (\d)$/m.exec(await (await yoga.fetch('http://yoga/metrics')).text())?.[1];
+
+    expect(await up()).toBe('1');
+    upstream.behaviour = { kind: 'status', status: 502, body: 'bad gateway' };
+    expect(await up()).toBe('0');
+    expect((await yoga.fetch('http://yoga/ready')).status).toBe(200);
+  });
+
   it('leaves liveness at /health to Yoga', async () => {
     expect((await createHarness().yoga.fetch('http://yoga/health')).status).toBe(200);
   });
