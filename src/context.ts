@@ -5,7 +5,7 @@ import type { CacheEvent, CacheStore } from './cache/store.js';
 import type { FleetStats } from './fleet/fleet-stats.js';
 import { GencacheError } from './errors.js';
 import type { GenerationRequest } from './generation/generator.js';
-import type { CacheStatus, GenerationResult, GenerationService, GenerationStats, LoadOptions } from './generation/service.js';
+import type { CacheStatus, GenerationChunk, GenerationResult, GenerationService, GenerationStats, LoadOptions } from './generation/service.js';
 import type { StatsFeed } from './generation/stats-feed.js';
 import type { Logger } from './logger.js';
 
@@ -45,6 +45,8 @@ export interface Context extends Omit<ContextDependencies, 'authenticate' | 'max
    * with no promise; the rest go to the service in one batch a tick. Null: CACHE_ONLY and not cached.
    */
   load(request: GenerationRequest, options: LoadOptions): GenerationResult | null | Promise<GenerationResult | null>;
+  /** Streams one generation (`GenerationService.stream`), with this operation's turn in the generator queue. */
+  stream(request: GenerationRequest, options: LoadOptions): AsyncGenerator<GenerationChunk, void, undefined>;
   /**
    * Key and status per response path of each generation served; becomes `extensions.cache`.
    * Undefined until the first generation is served.
@@ -119,6 +121,7 @@ export function createContext(
       }
       return loader.load(request);
     },
+    stream: (request, options) => service.stream(request, { ...options, operation }),
     respondWith(output) {
       // Characters bound bytes from below: most outputs are counted without encoding them.
       const bytes = output.length * 3 <= maxResponseBytes - responseBytes ? output.length : Buffer.byteLength(output);

@@ -29,6 +29,7 @@ describe('countGenerations', () => {
     ['a single value for a list variable', LIST_QUERY, { inputs: { prompt: 'a' } }, 1],
     ['fields through fragments', 'query { ...A ... on Query { b: generation(input: {prompt: "b"}) { key } } } fragment A on Query { a: generation(input: {prompt: "a"}) { key } }', {}, 2],
     ['generate mutations', aliases(3, 'generate', 'mutation'), {}, 3],
+    ['a generationStream subscription', 'subscription { generationStream(input: {prompt: "a"}) { delta } }', {}, 1],
     ['stored generations of cache entries, which generate nothing', '{ cacheEntries { edges { node { generation { output } } } } }', {}, 0],
   ])('counts %s', (_name, source, variables, expected) => {
     expect(countGenerations(parse(source), undefined, variables)).toBe(expected);

@@ -19,6 +19,7 @@ import {
   GenerationDocument,
   GenerationOutputDocument,
   GenerationsDocument,
+  GenerationStreamDocument,
   ResetCacheStatsDocument,
   UpdateCacheConfigDocument,
 } from '../src/generated/graphql.js';
@@ -176,6 +177,7 @@ const OPERATIONS: readonly [string, TypedDocumentNode<unknown, never>, Variables
 const SUBSCRIPTIONS: readonly [string, TypedDocumentNode<unknown, never>, Variables | undefined][] = [
   ['CacheStatsLive', CacheStatsLiveDocument, { intervalMs: 60_000 }],
   ['CacheEvents', CacheEventsDocument, undefined],
+  ['GenerationStream', GenerationStreamDocument, { input: { prompt: 'p' } }],
 ] as never;
 
 describe('the manifest', () => {

@@ -34,7 +34,14 @@ export interface Generator {
    * drops top-level `null`s first: an optional parameter given as null is unset.
    */
   readonly parameters: z.ZodType<JsonObject>;
-  generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput>;
+  /**
+   * Generates one request. A generator that streams calls `onDelta` with each piece of text as
+   * it comes, in order; the pieces must add up to a prefix of `output` (the service sends the
+   * rest as the last piece, and fails the generation with GENERATION_FAILED when they do not).
+   * A generator that cannot stream ignores `onDelta`: its output then reaches streaming clients
+   * as one piece when it is done.
+   */
+  generate(request: GenerationRequest, signal: AbortSignal, onDelta?: (delta: string) => void): Promise<GeneratorOutput>;
   /** Resolves when the generator can take work; rejects with the reason when it cannot. */
   checkReady?(signal: AbortSignal): Promise<void>;
 }

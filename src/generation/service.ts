@@ -15,6 +15,14 @@ import { toGenerationRequest, type GenerationInput } from './request.js';
  *
  * Invariants: at most one generation per key runs at a time; a failure reaches every waiter of
  * that generation and is never stored; `inFlight` and `queued` return to 0 when all settle.
+ *
+ * Streaming: a flight keeps every piece of text its generator streamed, in order (its chunk log),
+ * until it ends; whoever follows it (`stream`) reads that log from the start, then waits for more.
+ * A follower holds no copy, only its position in the log, so a slow one never holds up the
+ * generator or the others: whatever came since it last read reaches it as one piece. Whatever the
+ * pieces, a follower's pieces add up to the stored output, byte for byte. A flight made by another
+ * instance (fleet single-flight) streams nothing here: its followers get its output as one piece
+ * when it is stored.
  */
 
 export type CachePolicy = 'CACHE_FIRST' | 'CACHE_ONLY' | 'NETWORK_ONLY' | 'NO_STORE';
@@ -42,6 +50,18 @@ export interface GenerationResult {
   readonly status: CacheStatus;
   /** When the stored entry expires; undefined when not stored or without expiry. */
   readonly expiresAt: number | undefined;
+}
+
+/** One piece of a streamed generation, as one follower receives it. */
+export interface GenerationChunk {
+  readonly key: string;
+  readonly status: CacheStatus;
+  /** Text that follows the previous pieces of this follower. */
+  readonly delta: string;
+  /** 0, 1, 2, ... for each piece this follower receives. */
+  readonly index: number;
+  /** On the last piece only: the generation, whose output all the pieces add up to. */
+  readonly result: GenerationResult | undefined;
 }
 
 export interface GenerationStats extends CacheStoreStats {
@@ -105,6 +125,14 @@ interface Flight extends FlightStorage {
   promise: Promise<FlightResult>;
   /** Its place in the generator queue, once it has one. */
   task: QueuedTask | undefined;
+  /** The pieces the generator streamed so far, in order. */
+  readonly chunks: string[];
+  /** UTF-8 bytes of the chunks, against the output limit. */
+  bytes: number;
+  /** Whether `promise` has settled. */
+  settled: boolean;
+  /** Followers waiting for a chunk or the end; each is called once, then dropped. */
+  readonly waiters: Set<() => void>;
 }
 
 /** The operation of loads that name none. */
@@ -297,12 +325,75 @@ export class GenerationService {
     for (const running of this.#running) running.abort(this.#closed);
   }
 
+  /**
+   * One request as a stream of pieces, for a client that shows the text as it comes. A hit is one
+   * piece. Otherwise the request joins the flight of its key, or starts one, as `loadMany` does
+   * (same statuses, counts, queue and storage), and gets every piece that flight streamed so far
+   * as its first, then the rest as it comes; the last piece carries the generation. Throws
+   * NOT_FOUND under CACHE_ONLY when not cached, and the flight's error when it fails.
+   */
+  async *stream(request: GenerationRequest, options: LoadOptions): AsyncGenerator<GenerationChunk, void, undefined> {
+    const { key } = request;
+    let entry: CacheEntry | null | undefined;
+    if (readsCache(options.policy) && this.#cache.settings.enabled) {
+      entry = this.#cache.getNow(request.key);
+      if (entry === undefined) {
+        try {
+          [entry] = await this.#cache.getMany([key]);
+        } catch {
+          // A store that cannot answer is a miss, as for `loadMany`.
+        }
+      }
+      entry ??= null;
+    }
+    const joined = this.#join(request, entry, options);
+    if (joined === null) throw new GencacheError('NOT_FOUND', 'not in the cache, and the policy CACHE_ONLY forbids generating it');
+    if (!('flight' in joined)) {
+      yield { key, status: joined.status, delta: joined.record.output, index: 0, result: joined };
+      return;
+    }
+    const { flight, status } = joined;
+    let index = 0;
+    let read = 0;
+    /** Characters of the output this follower has received. */
+    let sent = 0;
+    for (;;) {
+      if (flight.settled) break;
+      if (read < flight.chunks.length) {
+        const delta = flight.chunks.slice(read).join('');
+        read = flight.chunks.length;
+        sent += delta.length;
+        yield { key, status, delta, index: index++, result: undefined };
+        continue;
+      }
+      await new Promise<void>((resolve) => flight.waiters.add(resolve));
+    }
+    const { record, entry: stored, remote } = await flight.promise;
+    const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: stored?.expiresAt };
+    yield { key, status: result.status, delta: record.output.slice(sent), index, result };
+  }
+
   /** One request, given its cache entry: null when the cache had none, undefined when it was not read. */
   #load(
     request: GenerationRequest,
     entry: CacheEntry | null | undefined,
-    { policy, ttlSeconds, operation = ANY_OPERATION }: LoadOptions,
+    options: LoadOptions,
   ): GenerationResult | null | Promise<GenerationResult | null> {
+    const joined = this.#join(request, entry, options);
+    if (joined === null || !('flight' in joined)) return joined;
+    const { flight, status } = joined;
+    return flight.promise.then(({ record, entry, remote }) => ({ record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt }));
+  }
+
+  /**
+   * A hit, null (CACHE_ONLY and not cached), or the flight of the request's key that it joined or
+   * started, with its status; counted as such.
+   */
+  #join(
+    request: GenerationRequest,
+    entry: CacheEntry | null | undefined,
+    { policy, ttlSeconds, operation = ANY_OPERATION }: LoadOptions,
+  ): GenerationResult | null | { readonly flight: Flight; readonly status: CacheStatus } {
     const store = policy !== 'NO_STORE' && policy !== 'CACHE_ONLY';
     if (entry) return this.#hit(entry);
     if (entry === null) this.#totals.misses++;
@@ -323,7 +414,7 @@ export class GenerationService {
       flight = this.#startFlight(request, operation, store, ttlSeconds, readsCache(policy));
       status = readsCache(policy) ? 'MISS' : 'BYPASS';
     }
-    return flight.promise.then(({ record, entry, remote }) => ({ record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt }));
+    return { flight, status };
   }
 
   #hit(entry: CacheEntry): GenerationResult {
@@ -339,14 +430,29 @@ export class GenerationService {
       throw new GencacheError('OVERLOADED', `the generator queue is full (${activeCount} running, ${pendingCount} queued); retry later`);
     }
     // Its promise is set below, once the flight exists for `generate` to record its task in.
-    const flight: Flight = { store, ttlSeconds, promise: undefined as unknown as Promise<FlightResult>, task: undefined };
+    const flight: Flight = {
+      store,
+      ttlSeconds,
+      promise: undefined as unknown as Promise<FlightResult>,
+      task: undefined,
+      chunks: [],
+      bytes: 0,
+      settled: false,
+      waiters: new Set(),
+    };
     const generate = () => {
       const { promise, task } = this.#queue.run(operation, () => this.#run(request, flight));
       flight.task = task;
       return promise;
     };
     const flown = this.#coordinator !== undefined && store ? this.#coordinate(this.#coordinator, request.key, generate, reads) : generate();
-    flight.promise = flown.finally(() => this.#flights.delete(request.key));
+    flight.promise = flown.finally(() => {
+      this.#flights.delete(request.key);
+      flight.settled = true;
+      wake(flight);
+    });
+    // Its followers may all have gone: its failure is theirs, never unhandled.
+    flight.promise.catch(() => {});
     this.#flights.set(request.key, flight);
     return flight;
   }
@@ -395,14 +501,19 @@ export class GenerationService {
     return { record: entry.record, entry, remote: true };
   }
 
-  async #run(request: GenerationRequest, storage: FlightStorage) {
+  async #run(request: GenerationRequest, flight: Flight) {
     this.#totals.generations++;
     const started = performance.now();
     try {
-      const output = await this.#generate(request);
+      const output = await this.#generate(request, flight);
       const outputBytes = Buffer.byteLength(output.output);
       if (outputBytes > this.#maxOutputBytes) {
         throw new GencacheError('RESPONSE_TOO_LARGE', `the generation's output is ${outputBytes} bytes; the limit is ${this.#maxOutputBytes}`);
+      }
+      if (flight.chunks.length > 0 && !output.output.startsWith(flight.chunks.join(''))) {
+        throw new GencacheError('GENERATION_FAILED', 'the generator failed', {
+          cause: new Error(`the generator's ${flight.chunks.length} deltas do not add up to a prefix of its output`),
+        });
       }
       const record: GenerationRecord = {
         key: request.key,
@@ -415,7 +526,7 @@ export class GenerationService {
         generationMs: performance.now() - started,
       };
       this.#emit(request, started, undefined);
-      return { record, entry: storage.store ? await this.#store(record, storage.ttlSeconds) : undefined };
+      return { record, entry: flight.store ? await this.#store(record, flight.ttlSeconds) : undefined };
     } catch (error) {
       this.#totals.generationErrors++;
       this.#emit(request, started, error as GencacheError);
@@ -437,8 +548,12 @@ export class GenerationService {
     this.events.emit('generation', { key: request.key, model: request.model, durationMs: performance.now() - started, error });
   }
 
-  /** Runs the generator under the timeout and the shutdown signal, whether or not it honours them. */
-  #generate(request: GenerationRequest): Promise<GeneratorOutput> {
+  /**
+   * Runs the generator under the timeout and the shutdown signal, whether or not it honours them,
+   * and records what it streams in the flight's chunk log until it settles; a stream that passes
+   * the output limit aborts it with RESPONSE_TOO_LARGE.
+   */
+  #generate(request: GenerationRequest, flight: Flight): Promise<GeneratorOutput> {
     // One controller for both the timeout and shutdown: a signal combined with a long-lived one
     // (AbortSignal.any) is kept by it on Node 20, one per generation, for the life of the process.
     if (this.#closed) return Promise.reject(this.#closed);
@@ -449,19 +564,38 @@ export class GenerationService {
     );
     this.#running.add(controller);
     const { signal } = controller;
+    let open = true;
+    const onDelta = (delta: string) => {
+      if (!open || signal.aborted || delta.length === 0) return;
+      flight.bytes += Buffer.byteLength(delta);
+      if (flight.bytes > this.#maxOutputBytes) {
+        controller.abort(new GencacheError('RESPONSE_TOO_LARGE', `the generation's output passes ${this.#maxOutputBytes} bytes, the limit`));
+        return;
+      }
+      flight.chunks.push(delta);
+      wake(flight);
+    };
     return new Promise<GeneratorOutput>((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
       this.#generator
-        .generate(request, signal)
+        .generate(request, signal, onDelta)
         .then(resolve, (error: unknown) => reject(signal.aborted ? signal.reason : asGenerationFailure(error)))
         .finally(() => {
+          open = false;
           clearTimeout(timer);
           this.#running.delete(controller);
           signal.removeEventListener('abort', onAbort);
         });
     });
   }
+}
+
+/** Calls the followers waiting on a flight, once each. */
+function wake(flight: Flight): void {
+  const waiters = [...flight.waiters];
+  flight.waiters.clear();
+  for (const waiter of waiters) waiter();
 }
 
 /** Whether a policy serves from the cache when it can. */

@@ -52,16 +52,32 @@ export class SimulatedGenerator implements Generator {
     this.defaultModel = this.models[0] ?? SIMULATED_MODELS[0];
   }
 
-  async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {
-    if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { signal });
+  /**
+   * Streamed (with `onDelta`), the words come one by one spread evenly over the latency, the
+   * first with the model's tag; they add up to the output. At most one timer a millisecond:
+   * words due within the same millisecond come without waiting.
+   */
+  async generate(request: GenerationRequest, signal: AbortSignal, onDelta?: (delta: string) => void): Promise<GeneratorOutput> {
+    const words = simulatedWords(request.key, request.parameters['maxTokens'] as number);
+    const output = `[${request.model}] ${words.join(' ')}`;
+    if (onDelta === undefined) {
+      if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { signal });
+    } else {
+      const started = performance.now();
+      for (const [index, word] of words.entries()) {
+        const wait = started + (this.latencyMs * (index + 1)) / words.length - performance.now();
+        if (wait >= 1) await sleep(wait, undefined, { signal });
+        signal.throwIfAborted();
+        onDelta(index === 0 ? `[${request.model}] ${word}` : ` ${word}`);
+      }
+    }
     signal.throwIfAborted();
-    const words = request.parameters['maxTokens'] as number;
-    return { output: `[${request.model}] ${simulatedText(request.key, words)}`, contentType: 'text/plain' };
+    return { output, contentType: 'text/plain' };
   }
 }
 
-/** Deterministic words drawn from the key: the same key always gives the same text. */
-function simulatedText(key: string, words: number): string {
+/** Deterministic words drawn from the key: the same key always gives the same words. */
+function simulatedWords(key: string, words: number): string[] {
   const out: string[] = [];
   let block = hash('sha256', key, 'buffer');
   for (let i = 0; i < words; i++) {
@@ -69,5 +85,5 @@ function simulatedText(key: string, words: number): string {
     if (i > 0 && offset === 0) block = hash('sha256', block, 'buffer');
     out.push(WORDS[block[offset]! % WORDS.length]!);
   }
-  return out.join(' ');
+  return out;
 }

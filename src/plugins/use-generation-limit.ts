@@ -1,4 +1,4 @@
-import { getOperationAST, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import { getOperationAST, Kind, type DocumentNode, type ExecutionArgs, type ExecutionResult, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { badUserInput } from '../errors.js';
 
@@ -6,32 +6,31 @@ import { badUserInput } from '../errors.js';
 export const DEFAULT_MAX_GENERATIONS_PER_OPERATION = 100;
 
 /** Root fields that ask for one generation each. */
-const ONE_GENERATION = new Set(['generation', 'generate']);
+const ONE_GENERATION = new Set(['generation', 'generate', 'generationStream']);
 /** The root field that asks for one generation per item of its `inputs`. */
 const MANY_GENERATIONS = 'generations';
 
 /**
- * A cost limit counted before anything runs: every `generation` and `generate` in an operation,
+ * A cost limit counted before anything runs: every `generation`, `generate` and `generationStream` in an operation,
  * under any alias or fragment, and every item of a `generations` list (literal or variable),
  * count one; past `max` the operation is refused with BAD_USER_INPUT and generates nothing, so
  * that one request cannot queue thousands of generations. Directives are not evaluated: a field
  * under `@skip` counts too.
  */
 export function useGenerationLimit(max: number): Plugin {
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const asked = countGenerations(args.document, args.operationName ?? undefined, args.variableValues ?? {});
-      if (asked <= max) return;
-      const refusal = badUserInput(`the operation asks for ${asked} generations; the limit is ${max} an operation`);
-      setResultAndStopExecution({ errors: [createGraphQLError(refusal.message, { originalError: refusal })] });
-    },
+  const refuse = ({ args, setResultAndStopExecution }: { args: ExecutionArgs; setResultAndStopExecution: (result: ExecutionResult) => void }) => {
+    const asked = countGenerations(args.document, args.operationName ?? undefined, args.variableValues ?? {});
+    if (asked <= max) return;
+    const refusal = badUserInput(`the operation asks for ${asked} generations; the limit is ${max} an operation`);
+    setResultAndStopExecution({ errors: [createGraphQLError(refusal.message, { originalError: refusal })] });
   };
+  return { onExecute: refuse, onSubscribe: refuse };
 }
 
 /** The generations an operation of a document asks for, with these variables. */
 export function countGenerations(document: DocumentNode, operationName: string | undefined, variables: Readonly<Record<string, unknown>>): number {
   const operation = getOperationAST(document, operationName);
-  if (operation === null || operation === undefined || operation.operation === 'subscription') return 0;
+  if (operation === null || operation === undefined) return 0;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);

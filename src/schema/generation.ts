@@ -2,7 +2,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../context.js';
 import { badUserInput, GencacheError } from '../errors.js';
 import type { GenerationInput as GenerationInputShape } from '../generation/request.js';
-import type { CachePolicy as CachePolicyValue, GenerationResult, LoadOptions } from '../generation/service.js';
+import type { CachePolicy as CachePolicyValue, GenerationChunk as GenerationChunkValue, GenerationResult, LoadOptions } from '../generation/service.js';
 import { builder } from './builder.js';
 
 export const CachePolicy = builder.enumType('CachePolicy', {
@@ -177,6 +177,50 @@ builder.mutationFields((t) => ({
       const result = await loadOne(input, policy, ttlSeconds, context, info);
       if (result === null) throw new GencacheError('NOT_FOUND', 'not in the cache, and the policy CACHE_ONLY forbids generating it');
       return result;
+    },
+  }),
+}));
+
+const GenerationChunk = builder.objectRef<GenerationChunkValue>('GenerationChunk').implement({
+  description:
+    'One piece of a streamed generation. The deltas of one subscription add up to the output; a subscriber that joins late gets everything produced so far as its first piece.',
+  fields: (t) => ({
+    key: t.id({ resolve: (chunk) => chunk.key }),
+    cacheStatus: t.field({ type: CacheStatus, resolve: (chunk) => chunk.status }),
+    delta: t.string({ description: 'The text that follows the previous pieces of this subscription.', resolve: (chunk) => chunk.delta }),
+    index: t.int({ description: '0, 1, 2, ... for each piece of this subscription.', resolve: (chunk) => chunk.index }),
+    done: t.boolean({ description: 'Whether this is the last piece.', resolve: (chunk) => chunk.result !== undefined }),
+    generation: t.field({
+      type: Generation,
+      nullable: true,
+      description: 'On the last piece: the generation, whose output the deltas add up to.',
+      resolve: (chunk) => chunk.result ?? null,
+    }),
+  }),
+});
+
+/** A stream's failure as an item, for the resolver to throw: a field error in that payload, then the end. */
+async function* failuresAsItems(chunks: AsyncGenerator<GenerationChunkValue, void, undefined>): AsyncGenerator<GenerationChunkValue | Error, void, undefined> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    yield error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+builder.subscriptionFields((t) => ({
+  generationStream: t.field({
+    type: GenerationChunk,
+    description:
+      'One generation as its text comes: a hit is one piece; otherwise the pieces of the generation this subscription starts or joins (MISS, COALESCED, BYPASS as for generation), the last with done and the generation. A generation running on another instance arrives as one piece when it is done.',
+    args: { input: t.arg({ type: GenerationInput, required: true }), ...generationArgs },
+    subscribe: (_root, { input, policy, ttlSeconds }, context) => {
+      const options = loadOptions(policy, ttlSeconds, context);
+      return failuresAsItems(context.stream(context.service.prepare(input), options));
+    },
+    resolve: (chunk) => {
+      if (chunk instanceof Error) throw chunk;
+      return chunk;
     },
   }),
 }));

@@ -41,12 +41,12 @@ export class InstrumentedGenerator implements Generator {
     return this.#parameters ?? this.#inner.parameters;
   }
 
-  async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {
+  async generate(request: GenerationRequest, signal: AbortSignal, onDelta?: (delta: string) => void): Promise<GeneratorOutput> {
     this.calls.push(request);
     const behaviour = this.behaviour;
     if (behaviour.kind === 'hang') return new Promise<never>(() => {});
     if (behaviour.kind === 'held') await behaviour.release;
-    const output = await this.#inner.generate(request, signal);
+    const output = await this.#inner.generate(request, signal, onDelta);
     if (behaviour.kind === 'fail') throw new Error(behaviour.message);
     return output;
   }
