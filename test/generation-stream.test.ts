@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { GenerationChunk } from '../src/generation/service.js';
 import { GenerationDocument, GenerationStreamDocument, type GenerationStreamSubscription, type GenerationStreamSubscriptionVariables } from '../src/generated/graphql.js';
 import { createHarness, dataOf, postOperation, serve, type Harness } from './helpers/harness.js';
+import { fleetEnv, redisSkipReason } from './helpers/redis.js';
 import { subscribe, type Subscriber, type SubscriptionResult, type Transport } from './helpers/subscribers.js';
 
 const TRANSPORTS: Transport[] = ['sse', 'graphql-ws'];
@@ -192,5 +193,30 @@ describe('GenerationService.stream', () => {
 
     expect(chunks).toHaveLength(1);
     expect(chunks[0]).toMatchObject({ index: 0, status: 'MISS', delta: chunks[0]!.result!.record.output });
+  });
+});
+
+describe.skipIf(redisSkipReason !== undefined)('generationStream across instances', () => {
+  it('a subscriber on B of a generation streaming on A gets no live chunks: the stored output as one COALESCED chunk', async () => {
+    const env = fleetEnv();
+    const a = createHarness({ env, latencyMs: LATENCY_MS });
+    const b = createHarness({ env, latencyMs: LATENCY_MS });
+    await Promise.all([a.connected, b.connected]);
+    const [urlA, urlB] = [await serve(a), await serve(b)];
+    const input = { prompt: 'streamed on A, awaited on B', parameters: { maxTokens: WORDS } };
+    const onA = subscribe('sse', GenerationStreamDocument, { url: urlA, variables: { input } });
+    const onB = subscribe('sse', GenerationStreamDocument, { url: urlB, variables: { input } });
+    onTestFinished(async () => {
+      await Promise.all([onA.close(), onB.close()]);
+    });
+
+    const firstOnA = chunkOf(await onA.next());
+    expect(firstOnA).toMatchObject({ done: false, cacheStatus: 'MISS' });
+    const [chunksOnA, chunksOnB] = await Promise.all([readToEnd(onA, [firstOnA]), readToEnd(onB)]);
+
+    expect(a.generator.calls.length + b.generator.calls.length).toBe(1);
+    expect(chunksOnB).toHaveLength(1);
+    expect(chunksOnB[0]).toMatchObject({ index: 0, done: true, cacheStatus: 'COALESCED', delta: text(chunksOnA) });
+    expect(chunksOnB[0]!.generation).toMatchObject({ cacheStatus: 'COALESCED', output: text(chunksOnA) });
   });
 });
