@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { GenerationChunk } from '../src/generation/service.js';
-import { GenerationDocument, GenerationStreamDocument, type GenerationStreamSubscription, type GenerationStreamSubscriptionVariables } from '../src/generated/graphql.js';
+import { GenerationDocument, GenerationsDocument, GenerationStreamDocument, type GenerationStreamSubscription, type GenerationStreamSubscriptionVariables } from '../src/generated/graphql.js';
 import { createHarness, dataOf, postOperation, serve, type Harness } from './helpers/harness.js';
 import { fleetEnv, redisSkipReason } from './helpers/redis.js';
 import { subscribe, type Subscriber, type SubscriptionResult, type Transport } from './helpers/subscribers.js';
@@ -153,6 +153,31 @@ describe.each(TRANSPORTS)('generationStream over %s', (transport) => {
     const cached = dataOf(await postOperation(fetch, url, GenerationDocument, { input, policy: 'CACHE_ONLY' }));
     expect(cached.generation).toBeNull();
     expect(harness.cache.stats().entries).toBe(0);
+  });
+});
+
+describe('generationStream in the fair generator queue', () => {
+  it("starts a subscription's generation at the first free slot while one operation has many queued: it is an operation of its own", async () => {
+    const harness = createHarness({ env: { GENERATOR_CONCURRENCY: '2', MAX_BATCH_SIZE: '20' } });
+    let release!: () => void;
+    harness.generator.behaviour = { kind: 'held', release: new Promise<void>((resolve) => (release = resolve)) };
+    const url = await serve(harness);
+    const inputs = Array.from({ length: 20 }, (_, i) => ({ prompt: `backlog ${i}` }));
+    const big = postOperation(fetch, url, GenerationsDocument, { inputs });
+    await expect.poll(() => harness.service.stats()).toMatchObject({ inFlight: 2, queued: 18 });
+
+    const subscriber = subscribe('sse', GenerationStreamDocument, { url, variables: { input: { prompt: 'a streaming client' } } });
+    onTestFinished(() => subscriber.close());
+    const chunks = readToEnd(subscriber);
+    await expect.poll(() => harness.service.stats()).toMatchObject({ queued: 19 });
+    release();
+    const streamed = await chunks;
+
+    expect(streamed.at(-1)).toMatchObject({ done: true, cacheStatus: 'MISS' });
+    const order = harness.generator.calls.map((call) => call.prompt);
+    expect(order.slice(0, 2)).toEqual(['backlog 0', 'backlog 1']);
+    expect(order.slice(2, 4)).toContain('a streaming client');
+    expect(dataOf(await big).generations).toHaveLength(20);
   });
 });
 
