@@ -55,7 +55,7 @@ export class SimulatedGenerator implements Generator {
   /**
    * Streamed (with `onDelta`), the words come one by one spread evenly over the latency, the
    * first with the model's tag; they add up to the output. At most one timer a millisecond:
-   * words due within the same millisecond come without waiting.
+   * words due within a millisecond come without waiting, except the last.
    */
   async generate(request: GenerationRequest, signal: AbortSignal, onDelta?: (delta: string) => void): Promise<GeneratorOutput> {
     const words = simulatedWords(request.key, request.parameters['maxTokens'] as number);
@@ -66,7 +66,8 @@ export class SimulatedGenerator implements Generator {
       const started = performance.now();
       for (const [index, word] of words.entries()) {
         const wait = started + (this.latencyMs * (index + 1)) / words.length - performance.now();
-        if (wait >= 1) await sleep(wait, undefined, { signal });
+        // The last word waits out the latency to the end: a generation never takes less.
+        if (wait >= 1 || (wait > 0 && index === words.length - 1)) await sleep(wait, undefined, { signal });
         signal.throwIfAborted();
         onDelta(index === 0 ? `[${request.model}] ${word}` : ` ${word}`);
       }
