@@ -569,7 +569,7 @@ export class GenerationService {
       if (!open || signal.aborted || delta.length === 0) return;
       flight.bytes += Buffer.byteLength(delta);
       if (flight.bytes > this.#maxOutputBytes) {
-        controller.abort(new GencacheError('RESPONSE_TOO_LARGE', `the generation's output passes ${this.#maxOutputBytes} bytes, the limit`));
+        controller.abort(new GencacheError('RESPONSE_TOO_LARGE', `the generation's output is at least ${flight.bytes} bytes; the limit is ${this.#maxOutputBytes}`));
         return;
       }
       flight.chunks.push(delta);
