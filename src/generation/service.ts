@@ -593,6 +593,7 @@ export class GenerationService {
 
 /** Calls the followers waiting on a flight, once each. */
 function wake(flight: Flight): void {
+  if (flight.waiters.size === 0) return;
   const waiters = [...flight.waiters];
   flight.waiters.clear();
   for (const waiter of waiters) waiter();
