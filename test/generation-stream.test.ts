@@ -206,6 +206,31 @@ describe('GenerationService.stream', () => {
     expect(harness.service.stats()).toMatchObject({ generations: 1, misses: 2, coalesced: 1, inFlight: 0, entries: 1 });
   });
 
+  it('fails a generation whose deltas do not add up to its output with GENERATION_FAILED, and stores nothing', async () => {
+    const harness = createHarness();
+    harness.generator.generate = async (_request, _signal, onDelta) => {
+      onDelta?.('not the ');
+      return { output: 'the output', contentType: 'text/plain' };
+    };
+    const request = harness.service.prepare({ prompt: 'deltas that lie' });
+
+    const chunks: GenerationChunk[] = [];
+    const failure = await (async () => {
+      for await (const chunk of harness.service.stream(request, { policy: 'CACHE_FIRST' })) chunks.push(chunk);
+    })().catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ code: 'GENERATION_FAILED' });
+    expect(harness.service.stats()).toMatchObject({ entries: 0, generationErrors: 1, inFlight: 0 });
+  });
+
+  it('refuses a stream under CACHE_ONLY of what is not cached with NOT_FOUND, and generates nothing', async () => {
+    const harness = createHarness();
+    const request = harness.service.prepare({ prompt: 'never generated' });
+
+    await expect(harness.service.stream(request, { policy: 'CACHE_ONLY' }).next()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(harness.generator.calls).toHaveLength(0);
+  });
+
   it('streams a generator that cannot stream as one piece when it is done', async () => {
     const harness = createHarness({ latencyMs: 20 });
     // The generator's own generate, without its streaming: as a generator that ignores onDelta.
