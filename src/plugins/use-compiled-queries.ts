@@ -12,19 +12,24 @@ import { isCompilable } from '../compilation.js';
 export function useCompiledQueries(schema: GraphQLSchema): Plugin[] {
   return [
     useGraphQlJit({}, { enableIf: ({ document }) => isCompilable(schema, document) }) as Plugin,
-    {
-      onExecute({ args }) {
-        if (!isCompilable(schema, args.document)) return undefined;
-        return {
-          onExecuteDone({ result, setResult }) {
-            if (isAsyncIterable(result) || result.errors === undefined) return;
-            setResult({ ...result, errors: result.errors.map((error) => located(error, args.document)) });
-          },
-        };
-      },
-    },
+    { onExecute: ({ args }) => (isCompilable(schema, args.document) ? LOCATE_ERRORS : undefined) },
   ];
 }
+
+/** What an `onExecute` hook returns: the hooks of that execution's end. */
+type ExecuteHooks = Exclude<Awaited<ReturnType<NonNullable<Plugin['onExecute']>>>, void>;
+
+/**
+ * One hook object for every compiled execution: its payload carries the execution's arguments
+ * (node_modules/@envelop/core/esm/orchestrator.js passes `args` to each `onExecuteDone`), so
+ * nothing is made per request.
+ */
+const LOCATE_ERRORS: ExecuteHooks = {
+  onExecuteDone({ args, result, setResult }) {
+    if (isAsyncIterable(result) || result.errors === undefined) return;
+    setResult({ ...result, errors: result.errors.map((error) => located(error, args.document)) });
+  },
+};
 
 /** The error with the source and positions its locations name, so that they survive a rebuild. */
 function located(error: GraphQLError, document: DocumentNode): GraphQLError {
