@@ -375,3 +375,35 @@ describe('the plugins of Yoga\'s list and the fast lane', () => {
     expect(createHarness().fastLane).toBeDefined();
   });
 });
+
+describe('a defect in the fast lane', () => {
+  /** A lane that fails, as the test says, for requests marked `x-defect`, and leaves the rest to Yoga. */
+  const failing = (how: 'throws' | 'rejects'): FastLane => ({
+    takes: (req) => req.method === 'POST',
+    serve: (req) => {
+      if (req.headers['x-defect'] === undefined) return false;
+      const defect = new Error(`the lane ${how}`);
+      if (how === 'throws') throw defect;
+      return Promise.reject(defect);
+    },
+  });
+
+  it.each(['throws', 'rejects'] as const)('closes the connection, logs the error once and leaves the server serving (the lane %s)', async (how) => {
+    const { logger, lines: logged } = captureLogs('error');
+    const yoga = createYoga({ schema, logging: logger as unknown as YogaLogger, maxRequestBodySize: false }) as unknown as GencacheYoga;
+    const server = await listen({ yoga, fastLane: failing(how) });
+    try {
+      const text = body('{ __typename }');
+
+      await expect(send(server.url, text, { ...JSON_TYPE, 'x-defect': '1' })).rejects.toThrow(/socket hang up|ECONNRESET/);
+      const after = await send(server.url, text, JSON_TYPE);
+
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatchObject({ level: 50, err: { message: `the lane ${how}` } });
+      expect(after.status).toBe(200);
+      expect(JSON.parse(after.body)).not.toHaveProperty('errors');
+    } finally {
+      await server.close();
+    }
+  });
+});
