@@ -164,6 +164,23 @@ describe('GraphQL requests by operation', () => {
     expect(valueOf(scraped, `${DURATIONS}_count`, { operation: 'CacheStatsLive' })).toBe(0);
   });
 
+  it('counts graphql-ws operations too: a subscription once when it starts, a query with its duration', async () => {
+    const harness = createHarness();
+    const url = await serve(harness);
+    const stats = subscribe('graphql-ws', CacheStatsLiveDocument, { url, variables: { intervalMs: 100 } });
+    await stats.next();
+    await stats.next();
+    await stats.close();
+    const config = subscribe('graphql-ws', CacheConfigDocument, { url });
+    expect((await config.next()).errors).toBeUndefined();
+    await config.close();
+    const scraped = await scrape(fetch, url);
+
+    expect(valueOf(scraped, REQUESTS, { operation: 'CacheStatsLive', status: 'ok' })).toBe(1);
+    expect(valueOf(scraped, REQUESTS, { operation: 'CacheConfig', status: 'ok' })).toBe(1);
+    expect(valueOf(scraped, `${DURATIONS}_count`, { operation: 'CacheConfig' })).toBe(1);
+  });
+
   it('has no hook of HTTP framing, so that the fast lane stays on', () => {
     const plugins = [useOperationMetrics({ registry: new Registry(), operationNames: OPERATION_NAMES }), useAccessLog({ logger: createLogger('silent') })];
 

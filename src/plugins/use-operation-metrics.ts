@@ -52,8 +52,9 @@ interface Labels {
  * must come before any plugin whose `onParams` may refuse a request, so that the refusal is timed
  * too. `onResultProcess` runs once per response, also for requests refused before execution
  * (parse and validation errors, an `onParams` refusal): those count under the name their
- * parameters gave, if known. graphql-ws operations do not reach result processing and are not
- * counted.
+ * parameters gave, if known. graphql-ws operations never reach result processing: they are
+ * counted when they execute (a subscription when it starts), from envelop's hooks; one refused
+ * before execution (a validation error) is not.
  *
  * On the hot path: label objects are built once, per known name; a request costs a clock read,
  * two properties on its context, and prom-client's increment and observation.
@@ -75,6 +76,28 @@ export function useOperationMetrics({ registry, operationNames }: OperationMetri
     const operation = getOperationAST(document, operationName);
     if (operation != null) (contextValue as Tracked)[NAME] = operation.name?.value ?? ANONYMOUS;
   };
+  const labelsOfContext = (tracked: Tracked): Labels => {
+    const name = tracked[NAME];
+    return (name === undefined ? undefined : known.get(name)) ?? other;
+  };
+  /** A graphql-ws operation: its context carries the socket (src/websocket.ts). */
+  const overWebSocket = (contextValue: unknown): boolean => (contextValue as { socket?: unknown }).socket !== undefined;
+  // One object each, whatever the operation: the hooks read what they need from their arguments.
+  const countExecution = {
+    onExecuteDone({ args, result }: { args: { contextValue: unknown }; result: unknown }) {
+      const tracked = args.contextValue as Tracked;
+      const labels = labelsOfContext(tracked);
+      requests.inc(!isAsyncIterable(result) && hasErrors(result as { errors?: readonly unknown[] }) ? labels.error : labels.ok);
+      const start = tracked[START];
+      if (start !== undefined) durations.observe(labels.operation, (performance.now() - start) / 1000);
+    },
+  };
+  const countSubscription = {
+    onSubscribeResult({ args, result }: { args: { contextValue: unknown }; result: unknown }) {
+      const labels = labelsOfContext(args.contextValue as Tracked);
+      requests.inc(!isAsyncIterable(result) && hasErrors(result as { errors?: readonly unknown[] }) ? labels.error : labels.ok);
+    },
+  };
 
   return {
     onParams({ params, context }) {
@@ -84,14 +107,15 @@ export function useOperationMetrics({ registry, operationNames }: OperationMetri
     },
     onExecute({ args }) {
       onDocument(args);
+      return overWebSocket(args.contextValue) ? countExecution : undefined;
     },
     onSubscribe({ args }) {
       onDocument(args);
+      return overWebSocket(args.contextValue) ? countSubscription : undefined;
     },
     onResultProcess({ result, serverContext }) {
       const tracked = serverContext as Tracked;
-      const name = tracked[NAME];
-      const labels = (name === undefined ? undefined : known.get(name)) ?? other;
+      const labels = labelsOfContext(tracked);
       if (isAsyncIterable(result)) {
         requests.inc(labels.ok);
         return;
