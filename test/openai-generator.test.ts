@@ -4,11 +4,12 @@ import { createApp } from '../src/app.js';
 import type { GenerationRequest, JsonObject } from '../src/generation/generator.js';
 import { DEFAULT_OPENAI_MAX_TOKENS, OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
 import { createLogger } from '../src/logger.js';
-import { GenerationDocument } from '../src/generated/graphql.js';
+import { GenerationDocument, GenerationStreamDocument, type GenerationStreamSubscription } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
-import { dataOf, errorCodes, postOperation } from './helpers/harness.js';
+import { dataOf, errorCodes, postOperation, serve } from './helpers/harness.js';
 import { captureLogs } from './helpers/logs.js';
 import { DEFAULT_CONTENT, startOpenAIServer, unreachableBaseUrl, type FakeOpenAIServer } from './helpers/openai-server.js';
+import { subscribe, type Subscriber, type SubscriptionResult } from './helpers/subscribers.js';
 
 let server: FakeOpenAIServer;
 
@@ -343,5 +344,195 @@ describe('the openai generator behind the GraphQL API', () => {
 
     expect(recovered).toMatchObject({ output: DEFAULT_CONTENT, cacheStatus: 'MISS' });
     expect(server.requests).toHaveLength(2);
+  });
+});
+
+describe('OpenAIGenerator streaming, given onDelta', () => {
+  const DELTAS = ['Once', ' upon', ' a', ' time'];
+
+  /** Generates with an onDelta that records the deltas, in order. */
+  const streamed = (generator = generatorFor(), signal = neverAborted()) => {
+    const deltas: string[] = [];
+    return { deltas, generation: generator.generate(request(), signal, (delta) => deltas.push(delta)) };
+  };
+
+  it('sends stream true with the usage included, and accepts an event stream', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS };
+
+    await streamed().generation;
+
+    const { headers, body } = onlyRequest();
+    expect(body).toEqual({
+      model: 'test-model',
+      messages: [{ role: 'user', content: 'Say hello' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(headers['accept']).toContain('text/event-stream');
+  });
+
+  it('passes each delta of the stream on, and the output is their concatenation', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS };
+
+    const { deltas, generation } = streamed();
+
+    expect(await generation).toEqual({ output: DELTAS.join(''), contentType: 'text/plain' });
+    expect(deltas).toEqual(DELTAS);
+  });
+
+  it('passes the first deltas on while the server still holds the last one', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS, holdLast: true };
+
+    const { deltas, generation } = streamed();
+    await expect.poll(() => deltas).toEqual(DELTAS.slice(0, -1));
+    server.release();
+
+    expect(await generation).toMatchObject({ output: DELTAS.join('') });
+    expect(deltas).toEqual(DELTAS);
+  });
+
+  it('reads a server that answers JSON despite stream true, its content as one delta', async () => {
+    server.behaviour = { kind: 'answer', content: 'Hello there!' };
+
+    const { deltas, generation } = streamed();
+
+    expect(await generation).toEqual({ output: 'Hello there!', contentType: 'text/plain' });
+    expect(deltas).toEqual(['Hello there!']);
+  });
+
+  it.each([
+    ['breaks off', 'cut-off', /\b200\b.*cut off/],
+    ['ends without [DONE]', 'no-done', /\b200\b.*without \[DONE\]/],
+  ] as const)('a stream that %s rejects with GENERATION_FAILED naming the status', async (_name, end, message) => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS, end };
+
+    const error = await rejection(streamed().generation);
+
+    expect(error).toBeInstanceOf(GencacheError);
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(message) });
+  });
+
+  it('a stream without deltas is an empty output', async () => {
+    server.behaviour = { kind: 'stream', deltas: [] };
+
+    const { deltas, generation } = streamed();
+
+    expect(await generation).toEqual({ output: '', contentType: 'text/plain' });
+    expect(deltas).toEqual([]);
+  });
+
+  it('a stream event that is not JSON rejects with GENERATION_FAILED, its data in the cause', async () => {
+    server.behaviour = { kind: 'events', body: 'data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: {"choices": [\n\ndata: [DONE]\n\n' };
+
+    const { deltas, generation } = streamed();
+    const error = await rejection(generation);
+
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: expect.stringMatching(/\b200\b.*not JSON/) });
+    expect(((error as Error).cause as Error).message).toContain('{"choices": [');
+    expect(deltas).toEqual(['a']);
+  });
+
+  it('reads comments and events split across network chunks as the SSE format says', async () => {
+    server.behaviour = { kind: 'events', body: ': keep-alive\n\ndata: {"choices":[{"delta":{"content":"a"}}]}\r\n\r\ndata:{"choices":[{"delta":{"content":"b"}}]}\n\ndata: [DONE]\n\n' };
+
+    const { deltas, generation } = streamed();
+
+    expect(await generation).toMatchObject({ output: 'ab' });
+    expect(deltas).toEqual(['a', 'b']);
+  });
+
+  it('a non-2xx answer to a stream request rejects with GENERATION_FAILED naming the status', async () => {
+    server.behaviour = { kind: 'status', status: 503, body: '{"error":"overloaded"}' };
+
+    const error = await rejection(streamed().generation);
+
+    expect(error).toMatchObject({ code: 'GENERATION_FAILED', message: 'openai generator: upstream answered 503 Service Unavailable' });
+  });
+
+  it('a stream past maxBodyBytes rejects with RESPONSE_TOO_LARGE and closes the connection', async () => {
+    server.behaviour = { kind: 'stream', deltas: Array.from({ length: 200 }, () => 'x'.repeat(100)), holdLast: true };
+
+    const { deltas, generation } = streamed(generatorFor({ maxBodyBytes: 4096 }));
+    const error = await rejection(generation);
+
+    expect(error).toMatchObject({ code: 'RESPONSE_TOO_LARGE', message: 'openai generator: upstream answered 200 with a stream over 4096 bytes' });
+    expect(deltas.join('').length).toBeLessThan(4096);
+    await expect.poll(() => onlyRequest().abandoned).toBe(true);
+  });
+
+  it('aborting mid-stream rejects with the signal reason and closes the connection', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS, holdLast: true };
+    const controller = new AbortController();
+    const reason = { why: 'the caller gave up' };
+
+    const { deltas, generation } = streamed(generatorFor(), controller.signal);
+    await expect.poll(() => deltas.length).toBe(DELTAS.length - 1);
+    controller.abort(reason);
+
+    expect(await rejection(generation)).toBe(reason);
+    await expect.poll(() => onlyRequest().abandoned).toBe(true);
+  });
+});
+
+describe('the streaming openai generator behind generationStream', () => {
+  type Chunk = GenerationStreamSubscription['generationStream'];
+  const DELTAS = ['The', ' first', ' delta', ' arrives', ' early'];
+  const subscribers: Subscriber<GenerationStreamSubscription>[] = [];
+
+  afterEach(async () => {
+    await Promise.all(subscribers.splice(0).map((subscriber) => subscriber.close()));
+  });
+
+  const start = async () => {
+    const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
+    return serve(createApp(config, { logger: createLogger('silent'), defaultMetrics: false }));
+  };
+
+  const open = (url: string, prompt: string) => {
+    const subscriber = subscribe('sse', GenerationStreamDocument, { url, variables: { input: { prompt } } });
+    subscribers.push(subscriber);
+    return subscriber;
+  };
+
+  const chunkOf = (result: SubscriptionResult<GenerationStreamSubscription>): Chunk => {
+    expect(result.errors).toBeUndefined();
+    return result.data!.generationStream;
+  };
+
+  it('a client has the first delta before the upstream sends its last chunk', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS, holdLast: true };
+    const url = await start();
+    const subscriber = open(url, 'stream it');
+
+    const first = chunkOf(await subscriber.next());
+
+    // The upstream still holds its last delta and [DONE]: only a streamed delta can be here.
+    expect(first).toMatchObject({ done: false, index: 0, cacheStatus: 'MISS' });
+    expect(first.delta.length).toBeGreaterThan(0);
+    expect(DELTAS.slice(0, -1).join('').startsWith(first.delta)).toBe(true);
+    server.release();
+    const chunks = [first];
+    while (chunks.at(-1)?.done !== true) chunks.push(chunkOf(await subscriber.next()));
+    expect(chunks.map((chunk) => chunk.delta).join('')).toBe(DELTAS.join(''));
+    expect(chunks.at(-1)!.generation).toMatchObject({ output: DELTAS.join(''), cacheStatus: 'MISS' });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('an upstream that breaks mid-stream fails both subscribers with GENERATION_FAILED and stores nothing', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS, holdLast: true, end: 'cut-off' };
+    const url = await start();
+    const first = open(url, 'broken stream');
+    chunkOf(await first.next());
+    const second = open(url, 'broken stream');
+    expect(chunkOf(await second.next())).toMatchObject({ done: false, cacheStatus: 'COALESCED' });
+
+    server.release();
+    const failures = await Promise.all([first, second].map((subscriber) => subscriber.until((result) => result.errors !== undefined)));
+
+    for (const failure of failures) expect(failure.errors?.map((error) => error.extensions?.['code'])).toEqual(['GENERATION_FAILED']);
+    expect(server.requests).toHaveLength(1);
+    const cached = await postOperation(fetch, url, GenerationDocument, { input: { prompt: 'broken stream' }, policy: 'CACHE_ONLY' });
+    expect(dataOf(cached).generation).toBeNull();
+    expect(server.requests).toHaveLength(1);
   });
 });

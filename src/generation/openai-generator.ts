@@ -1,3 +1,4 @@
+import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
 import { GencacheError } from '../errors.js';
 import type { GenerationRequest, Generator, GeneratorOutput, JsonValue } from './generator.js';
@@ -48,6 +49,12 @@ const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (letter) => `
  * has one key. The answer is read up to `maxBodyBytes`. Non-2xx answers and malformed bodies become GENERATION_FAILED with a short
  * reason and the upstream status in the message, which clients see; the upstream's address and
  * what its body said are in the error's cause, which the log shows and clients never do.
+ *
+ * Given `onDelta`, it asks for a stream (`stream: true`, usage included) and passes each
+ * `choices[0].delta.content` of the server-sent events on as it arrives; the output is their
+ * concatenation, complete only at `data: [DONE]`: a stream that breaks off or ends without it
+ * fails GENERATION_FAILED. The streamed bytes count against `maxBodyBytes` like a body does. A
+ * server that answers JSON anyway is read as without `onDelta`, its content passed on as one delta.
  */
 export class OpenAIGenerator implements Generator {
   readonly id = 'openai-chat/1';
@@ -78,21 +85,32 @@ export class OpenAIGenerator implements Generator {
     if (!response.ok) throw new Error(`GET ${this.#modelsEndpoint} answered ${response.status}`);
   }
 
-  async generate(request: GenerationRequest, signal: AbortSignal): Promise<GeneratorOutput> {
+  async generate(request: GenerationRequest, signal: AbortSignal, onDelta?: (delta: string) => void): Promise<GeneratorOutput> {
     const body: Record<string, JsonValue> = {};
     for (const [name, value] of Object.entries(request.parameters)) body[snakeCase(name)] = value;
     Object.assign(body, {
       model: request.model,
       messages: [{ role: 'user', content: request.prompt }],
-      stream: false,
+      stream: onDelta !== undefined,
     });
+    if (onDelta) body['stream_options'] = { include_usage: true };
+    const headers = onDelta ? { ...this.#headers, accept: 'text/event-stream, application/json' } : this.#headers;
 
     let response: Response;
     try {
-      response = await fetch(this.#endpoint, { method: 'POST', headers: this.#headers, body: JSON.stringify(body), signal });
+      response = await fetch(this.#endpoint, { method: 'POST', headers, body: JSON.stringify(body), signal });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       throw failed('could not reach the upstream server', `could not reach ${this.#endpoint}: ${(error as Error).message}`, error);
+    }
+    if (onDelta && response.ok && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+      try {
+        return { output: await readEvents(response, this.#maxBodyBytes, onDelta), contentType: 'text/plain' };
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        if (error instanceof GencacheError) throw error;
+        throw failed(`upstream answered ${response.status} but the stream was cut off`, (error as Error).message, error);
+      }
     }
     let text: string;
     try {
@@ -114,8 +132,72 @@ export class OpenAIGenerator implements Generator {
     if (typeof content !== 'string') {
       throw failed(`upstream answered ${response.status} without choices[0].message.content`, text.slice(0, MAX_QUOTED_BODY));
     }
+    onDelta?.(content);
     return { output: content, contentType: 'text/plain' };
   }
+}
+
+/** The pieces of a chat-completion chunk that the generator reads. */
+interface CompletionChunk {
+  readonly choices?: readonly { readonly delta?: { readonly content?: unknown } }[];
+}
+
+/**
+ * The text of a stream of chat-completion chunks, each delta passed to `onDelta` as it arrives;
+ * read up to `[DONE]` (the rest left unread), refused RESPONSE_TOO_LARGE past `limit` bytes and
+ * GENERATION_FAILED when the stream ends before `[DONE]` or an event is not a JSON chunk.
+ */
+async function readEvents(response: Response, limit: number, onDelta: (delta: string) => void): Promise<string> {
+  if (response.body === null) throw failed(`upstream answered ${response.status} with an empty stream`, 'no body');
+  let output = '';
+  let done = false;
+  let broken: GencacheError | undefined;
+  const parser = createParser({
+    onEvent: ({ data }) => {
+      if (done || broken) return;
+      if (data === '[DONE]') {
+        done = true;
+        return;
+      }
+      let chunk: CompletionChunk;
+      try {
+        chunk = JSON.parse(data) as CompletionChunk;
+      } catch (error) {
+        broken = failed(`upstream answered ${response.status} with a stream event that is not JSON`, data.slice(0, MAX_QUOTED_BODY), error);
+        return;
+      }
+      if (typeof chunk !== 'object' || chunk === null) {
+        broken = failed(`upstream answered ${response.status} with a stream event that is not a chunk`, data.slice(0, MAX_QUOTED_BODY));
+        return;
+      }
+      const content = chunk.choices?.[0]?.delta?.content;
+      if (typeof content === 'string' && content.length > 0) {
+        output += content;
+        onDelta(content);
+      }
+    },
+  });
+  const decoder = new TextDecoder();
+  let bytes = 0;
+  const reader = response.body.getReader();
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    bytes += chunk.value.byteLength;
+    if (bytes > limit) {
+      await reader.cancel();
+      throw new GencacheError('RESPONSE_TOO_LARGE', `openai generator: upstream answered ${response.status} with a stream over ${limit} bytes`);
+    }
+    parser.feed(decoder.decode(chunk.value, { stream: true }));
+    if (broken || done) {
+      await reader.cancel();
+      if (broken) throw broken;
+      return output;
+    }
+  }
+  parser.feed(decoder.decode());
+  parser.reset({ consume: true });
+  if (broken) throw broken;
+  if (!done) throw failed(`upstream answered ${response.status} but the stream ended without [DONE]`, `${bytes} bytes read`);
+  return output;
 }
 
 /** The body as text, refused RESPONSE_TOO_LARGE (and the rest left unread) past `limit` bytes. */

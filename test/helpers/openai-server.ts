@@ -15,7 +15,21 @@ export type OpenAIServerBehaviour =
   /** 200 headers and the start of a body, then the connection is destroyed. */
   | { readonly kind: 'cut-off' }
   /** 200 and a chunked body without end, 64 KiB a chunk, until the client goes away. */
-  | { readonly kind: 'endless' };
+  | { readonly kind: 'endless' }
+  /** 200 `text/event-stream` with this body, as given. */
+  | { readonly kind: 'events'; readonly body: string }
+  /**
+   * 200 `text/event-stream`: one chat-completion chunk a delta, a last chunk with the usage, then
+   * `data: [DONE]` (end `done`); or, after the deltas, the connection destroyed (`cut-off`) or the
+   * body ended without [DONE] (`no-done`). With `holdLast`, everything after the first deltas
+   * (the last delta and the end) waits for `release()`.
+   */
+  | {
+      readonly kind: 'stream';
+      readonly deltas: readonly string[];
+      readonly end?: 'done' | 'cut-off' | 'no-done';
+      readonly holdLast?: boolean;
+    };
 
 export interface RecordedRequest {
   readonly method: string;
@@ -34,6 +48,8 @@ export interface FakeOpenAIServer {
   readonly requests: readonly RecordedRequest[];
   /** What the server does with the next requests; switch it at any time. */
   behaviour: OpenAIServerBehaviour;
+  /** Lets the streams held by `holdLast` go on. */
+  release(): void;
   /** Resolves once the condition over the server's state holds; checked after every change. */
   until(condition: (server: FakeOpenAIServer) => boolean): Promise<void>;
   close(): Promise<void>;
@@ -48,6 +64,7 @@ export async function startOpenAIServer(
   const requests: RecordedRequest[] = [];
   const waiters: { condition: (server: FakeOpenAIServer) => boolean; resolve: () => void }[] = [];
   let completions = 0;
+  const held: (() => void)[] = [];
 
   const notify = () => {
     for (const waiter of [...waiters]) {
@@ -120,6 +137,35 @@ export async function startOpenAIServer(
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
           res.write('{"choices":', () => res.destroy());
           break;
+        case 'events':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end(current.body);
+          break;
+        case 'stream': {
+          completions++;
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+          const event = (value: unknown) => res.write(`data: ${JSON.stringify(value)}\n\n`);
+          const chunk = (choices: unknown[], usage?: unknown) =>
+            event({ id: `chatcmpl-${completions}`, object: 'chat.completion.chunk', created: 1_700_000_000, choices, ...(usage ? { usage } : {}) });
+          const deltas = current.deltas;
+          const first = current.holdLast ? deltas.slice(0, -1) : deltas;
+          const rest = current.holdLast ? deltas.slice(-1) : [];
+          const finish = () => {
+            if (res.destroyed) return;
+            for (const delta of rest) chunk([{ index: 0, delta: { content: delta }, finish_reason: null }]);
+            // Destroyed once what came before is sent: the client has the deltas, then the break.
+            if (current.end === 'cut-off') return void res.write(': the connection breaks here\n\n', () => res.destroy());
+            chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]);
+            chunk([], { prompt_tokens: 3, completion_tokens: deltas.length, total_tokens: 3 + deltas.length });
+            if (current.end !== 'no-done') res.write('data: [DONE]\n\n');
+            res.end();
+          };
+          chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
+          for (const delta of first) chunk([{ index: 0, delta: { content: delta }, finish_reason: null }]);
+          if (current.holdLast) held.push(finish);
+          else finish();
+          break;
+        }
         case 'endless': {
           res.writeHead(200, { 'content-type': 'application/json' });
           const chunk = `{"pad":"${'x'.repeat(64 * 1024)}"}`;
@@ -142,6 +188,9 @@ export async function startOpenAIServer(
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
     behaviour,
+    release: () => {
+      for (const finish of held.splice(0)) finish();
+    },
     until: (condition) =>
       new Promise<void>((resolve) => {
         if (condition(fake)) return resolve();
