@@ -134,6 +134,7 @@ export function createMetrics({ service, cache, defaultMetrics = true, sharedTie
   fromTotals('gencache_cache_coalesced_total', 'Loads that joined a generation already in flight.', () => totals().coalesced);
   fromTotals('gencache_cache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => totals().deduplicated);
   fromTotals('gencache_cache_saved_seconds_total', 'Generator time that cache hits saved.', () => totals().savedMs / 1000);
+  fromTotals('gencache_cache_saved_tokens_total', 'Tokens that cache hits and coalesced loads did not spend.', () => totals().savedTokens);
 
   const evictions = new Counter({
     name: 'gencache_cache_evictions_total',

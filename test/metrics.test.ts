@@ -72,6 +72,7 @@ describe('metric names', () => {
       gencache_cache_coalesced_total: 'counter',
       gencache_cache_deduplicated_total: 'counter',
       gencache_cache_saved_seconds_total: 'counter',
+      gencache_cache_saved_tokens_total: 'counter',
       gencache_generation_in_flight: 'gauge',
       gencache_generation_queued: 'gauge',
       gencache_graphql_requests_total: 'counter',

@@ -1,10 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { MemoryStore } from '../src/cache/memory-store.js';
 import { GencacheError } from '../src/errors.js';
 import { createApp } from '../src/app.js';
 import type { GenerationRequest, JsonObject } from '../src/generation/generator.js';
 import { DEFAULT_OPENAI_MAX_TOKENS, OpenAIGenerator, type OpenAIGeneratorOptions } from '../src/generation/openai-generator.js';
 import { createLogger } from '../src/logger.js';
-import { GenerationDocument, GenerationStreamDocument, type GenerationStreamSubscription } from '../src/generated/graphql.js';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { parse } from 'graphql';
+import { CacheStatsDocument, GenerationDocument, GenerationStreamDocument, type GenerationStreamSubscription } from '../src/generated/graphql.js';
 import { testConfig } from './helpers/config.js';
 import { dataOf, errorCodes, postOperation, serve } from './helpers/harness.js';
 import { captureLogs } from './helpers/logs.js';
@@ -109,7 +112,7 @@ describe('OpenAIGenerator output', () => {
 
     const output = await generatorFor().generate(request(), neverAborted());
 
-    expect(output).toEqual({ output: 'Hello there!', contentType: 'text/plain' });
+    expect(output).toEqual({ output: 'Hello there!', contentType: 'text/plain', usage: { promptTokens: 3, completionTokens: 5 } });
   });
 });
 
@@ -376,7 +379,7 @@ describe('OpenAIGenerator streaming, given onDelta', () => {
 
     const { deltas, generation } = streamed();
 
-    expect(await generation).toEqual({ output: DELTAS.join(''), contentType: 'text/plain' });
+    expect(await generation).toEqual({ output: DELTAS.join(''), contentType: 'text/plain', usage: { promptTokens: 3, completionTokens: DELTAS.length } });
     expect(deltas).toEqual(DELTAS);
   });
 
@@ -396,7 +399,7 @@ describe('OpenAIGenerator streaming, given onDelta', () => {
 
     const { deltas, generation } = streamed();
 
-    expect(await generation).toEqual({ output: 'Hello there!', contentType: 'text/plain' });
+    expect(await generation).toMatchObject({ output: 'Hello there!', contentType: 'text/plain' });
     expect(deltas).toEqual(['Hello there!']);
   });
 
@@ -417,7 +420,7 @@ describe('OpenAIGenerator streaming, given onDelta', () => {
 
     const { deltas, generation } = streamed();
 
-    expect(await generation).toEqual({ output: '', contentType: 'text/plain' });
+    expect(await generation).toMatchObject({ output: '', contentType: 'text/plain' });
     expect(deltas).toEqual([]);
   });
 
@@ -534,5 +537,95 @@ describe('the streaming openai generator behind generationStream', () => {
     const cached = await postOperation(fetch, url, GenerationDocument, { input: { prompt: 'broken stream' }, policy: 'CACHE_ONLY' });
     expect(dataOf(cached).generation).toBeNull();
     expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe('token usage of the openai generator', () => {
+  const DELTAS = ['one', ' two', ' three'];
+
+  it('reports the usage of a JSON answer', async () => {
+    const output = await generatorFor().generate(request(), neverAborted());
+
+    expect(output.usage).toEqual({ promptTokens: 3, completionTokens: 5 });
+  });
+
+  it('reports the usage of the last chunk of a stream', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS };
+
+    const output = await generatorFor().generate(request(), neverAborted(), () => {});
+
+    expect(output.usage).toEqual({ promptTokens: 3, completionTokens: DELTAS.length });
+  });
+
+  it.each([
+    ['no usage', {}],
+    ['a usage without completion_tokens', { usage: { prompt_tokens: 3 } }],
+    ['a negative count', { usage: { prompt_tokens: -1, completion_tokens: 2 } }],
+    ['a fractional count', { usage: { prompt_tokens: 1.5, completion_tokens: 2 } }],
+  ])('reports none for an answer with %s', async (_name, extra) => {
+    server.behaviour = { kind: 'status', status: 200, body: JSON.stringify({ choices: [{ message: { content: 'x' } }], ...extra }) };
+
+    const output = await generatorFor().generate(request(), neverAborted());
+
+    expect(output).toEqual({ output: 'x', contentType: 'text/plain', usage: undefined });
+  });
+
+  const TokensDocument = parse(`
+    query Tokens($input: GenerationInput!) {
+      generation(input: $input) { cacheStatus promptTokens completionTokens }
+    }
+  `) as TypedDocumentNode<
+    { generation: { cacheStatus: string; promptTokens: number | null; completionTokens: number | null } | null },
+    { input: { prompt: string } }
+  >;
+
+  const start = () => {
+    const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
+    const app = createApp(config, { logger: createLogger('silent'), defaultMetrics: false });
+    const fetchOf = app.yoga.fetch.bind(app.yoga);
+    return {
+      app,
+      tokens: async (prompt: string) => dataOf(await postOperation(fetchOf, 'http://yoga/graphql', TokensDocument, { input: { prompt } })).generation,
+      savedTokens: async () => dataOf(await postOperation(fetchOf, 'http://yoga/graphql', CacheStatsDocument, {})).cacheStats.savedTokens,
+    };
+  };
+
+  it('keeps the counts in the record, serves them on each hit, and counts a hit as savedTokens', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS };
+    const { app, tokens, savedTokens } = start();
+
+    const miss = await tokens('count me');
+    const hit = await tokens('count me');
+
+    expect(miss).toEqual({ cacheStatus: 'MISS', promptTokens: 3, completionTokens: DELTAS.length });
+    expect(hit).toEqual({ cacheStatus: 'HIT', promptTokens: 3, completionTokens: DELTAS.length });
+    expect(await savedTokens()).toBe(3 + DELTAS.length);
+    expect(app.service.totals().savedTokens).toBe(3 + DELTAS.length);
+  });
+
+  it('counts a load that joined a generation in flight as savedTokens, the one that started it not', async () => {
+    server.behaviour = { kind: 'stream', deltas: DELTAS, holdLast: true };
+    const { app, tokens, savedTokens } = start();
+
+    const first = tokens('joined');
+    await server.until((s) => s.requests.length === 1);
+    const second = tokens('joined');
+    await expect.poll(() => app.service.stats().coalesced).toBe(1);
+    server.release();
+
+    expect((await Promise.all([first, second])).map((generation) => generation?.cacheStatus).sort()).toEqual(['COALESCED', 'MISS']);
+    expect(server.requests).toHaveLength(1);
+    expect(await savedTokens()).toBe(3 + DELTAS.length);
+  });
+
+  it('leaves the counts null and the record without them when the upstream reports none', async () => {
+    server.behaviour = { kind: 'status', status: 200, body: JSON.stringify({ choices: [{ message: { content: 'x' } }] }) };
+    const { app, tokens, savedTokens } = start();
+
+    expect(await tokens('uncounted')).toEqual({ cacheStatus: 'MISS', promptTokens: null, completionTokens: null });
+    expect(await tokens('uncounted')).toMatchObject({ cacheStatus: 'HIT', promptTokens: null });
+    expect(await savedTokens()).toBe(0);
+    const [entry] = [...(app.cache as MemoryStore).entries()];
+    expect(Object.keys(entry!.record)).not.toContain('promptTokens');
   });
 });

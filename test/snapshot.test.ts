@@ -119,6 +119,20 @@ describe('a snapshot round trip', () => {
     expect(after.list({ first: 10, orderBy: 'MOST_HITS' }).items[0]?.entry).toMatchObject({ hits: 2, record: { key: 'a' } });
   });
 
+  it('keeps the token counts of a record that has them, and none on one that has not', async () => {
+    const clock = { now: START };
+    const before = storeOn(clock);
+    before.set(record('a', 'alpha', { promptTokens: 12, completionTokens: 0 }));
+    before.set(record('b'));
+    await writeFrom(before, clock);
+
+    const { store: after } = await loadInto(clock);
+
+    expect(held(after)).toEqual(held(before));
+    expect(after.get('a')?.record).toMatchObject({ promptTokens: 12, completionTokens: 0 });
+    expect(after.get('b')?.record).not.toHaveProperty('promptTokens');
+  });
+
   it('keeps each entry expiring when it did', async () => {
     const clock = { now: START };
     const before = storeOn(clock);

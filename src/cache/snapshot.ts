@@ -93,6 +93,8 @@ const recordSchema = z.looseObject({
   contentType: z.string(),
   createdAt: z.number(),
   generationMs: z.number().nonnegative(),
+  promptTokens: z.int().nonnegative().optional(),
+  completionTokens: z.int().nonnegative().optional(),
 }) satisfies z.ZodType<GenerationRecord>;
 
 const entrySchema = z

@@ -22,6 +22,9 @@ export interface GenerationRecord {
   readonly createdAt: number;
   /** What the generator took when it ran. */
   readonly generationMs: number;
+  /** Tokens the generation spent, when its generator reported them; absent otherwise. */
+  readonly promptTokens?: number;
+  readonly completionTokens?: number;
 }
 
 export interface CacheEntry {

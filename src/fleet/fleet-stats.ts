@@ -39,6 +39,7 @@ export function sumStats(own: GenerationStats, others: readonly GenerationStats[
     inFlight: sum('inFlight'),
     queued: sum('queued'),
     savedMs: sum('savedMs'),
+    savedTokens: sum('savedTokens'),
     since: Math.min(...all.map((stats) => stats.since)),
     instances: all.length,
   };

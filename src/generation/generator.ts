@@ -20,6 +20,14 @@ export interface GeneratorOutput {
   readonly output: string;
   /** `text/plain`, or e.g. `image/png` with base64 `output`. */
   readonly contentType: string;
+  /** The tokens the generation spent, when the generator reports them. */
+  readonly usage?: TokenUsage | undefined;
+}
+
+/** Tokens of the prompt and of the completion, as the upstream counted them. */
+export interface TokenUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
 }
 
 export interface Generator {

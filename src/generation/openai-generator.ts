@@ -1,7 +1,7 @@
 import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
 import { GencacheError } from '../errors.js';
-import type { GenerationRequest, Generator, GeneratorOutput, JsonValue } from './generator.js';
+import type { GenerationRequest, Generator, GeneratorOutput, JsonValue, TokenUsage } from './generator.js';
 
 export interface OpenAIGeneratorOptions {
   /** Base URL of an OpenAI-compatible API, e.g. `http://127.0.0.1:8000/v1` (vLLM) or `http://127.0.0.1:11434/v1` (Ollama). */
@@ -55,6 +55,7 @@ const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (letter) => `
  * concatenation, complete only at `data: [DONE]`: a stream that breaks off or ends without it
  * fails GENERATION_FAILED. The streamed bytes count against `maxBodyBytes` like a body does. A
  * server that answers JSON anyway is read as without `onDelta`, its content passed on as one delta.
+ * The `usage` of the answer (of the last chunk, in a stream) is reported when it has both counts.
  */
 export class OpenAIGenerator implements Generator {
   readonly id = 'openai-chat/1';
@@ -105,7 +106,8 @@ export class OpenAIGenerator implements Generator {
     }
     if (onDelta && response.ok && response.headers.get('content-type')?.startsWith('text/event-stream')) {
       try {
-        return { output: await readEvents(response, this.#maxBodyBytes, onDelta), contentType: 'text/plain' };
+        const { output, usage } = await readEvents(response, this.#maxBodyBytes, onDelta);
+        return { output, contentType: 'text/plain', usage };
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         if (error instanceof GencacheError) throw error;
@@ -124,8 +126,11 @@ export class OpenAIGenerator implements Generator {
       throw failed(`upstream answered ${response.status} ${response.statusText}`, `${this.#endpoint} answered: ${text.slice(0, MAX_QUOTED_BODY)}`);
     }
     let content: unknown;
+    let usage: TokenUsage | undefined;
     try {
-      content = (JSON.parse(text) as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message?.content;
+      const answer = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[]; usage?: unknown } | null;
+      content = answer?.choices?.[0]?.message?.content;
+      usage = usageOf(answer?.usage);
     } catch (error) {
       throw failed(`upstream answered ${response.status} with a body that is not JSON`, text.slice(0, MAX_QUOTED_BODY), error);
     }
@@ -133,13 +138,22 @@ export class OpenAIGenerator implements Generator {
       throw failed(`upstream answered ${response.status} without choices[0].message.content`, text.slice(0, MAX_QUOTED_BODY));
     }
     onDelta?.(content);
-    return { output: content, contentType: 'text/plain' };
+    return { output: content, contentType: 'text/plain', usage };
   }
+}
+
+/** OpenAI's `usage`, when it has both counts as non-negative integers. */
+function usageOf(usage: unknown): TokenUsage | undefined {
+  if (typeof usage !== 'object' || usage === null) return undefined;
+  const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = usage as Record<string, unknown>;
+  const count = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+  return count(promptTokens) && count(completionTokens) ? { promptTokens, completionTokens } : undefined;
 }
 
 /** The pieces of a chat-completion chunk that the generator reads. */
 interface CompletionChunk {
   readonly choices?: readonly { readonly delta?: { readonly content?: unknown } }[];
+  readonly usage?: unknown;
 }
 
 /**
@@ -147,9 +161,10 @@ interface CompletionChunk {
  * read up to `[DONE]` (the rest left unread), refused RESPONSE_TOO_LARGE past `limit` bytes and
  * GENERATION_FAILED when the stream ends before `[DONE]` or an event is not a JSON chunk.
  */
-async function readEvents(response: Response, limit: number, onDelta: (delta: string) => void): Promise<string> {
+async function readEvents(response: Response, limit: number, onDelta: (delta: string) => void): Promise<{ output: string; usage: TokenUsage | undefined }> {
   if (response.body === null) throw failed(`upstream answered ${response.status} with an empty stream`, 'no body');
   let output = '';
+  let usage: TokenUsage | undefined;
   let done = false;
   let broken: GencacheError | undefined;
   const parser = createParser({
@@ -170,6 +185,7 @@ async function readEvents(response: Response, limit: number, onDelta: (delta: st
         broken = failed(`upstream answered ${response.status} with a stream event that is not a chunk`, data.slice(0, MAX_QUOTED_BODY));
         return;
       }
+      usage = usageOf(chunk.usage) ?? usage;
       const content = chunk.choices?.[0]?.delta?.content;
       if (typeof content === 'string' && content.length > 0) {
         output += content;
@@ -190,14 +206,14 @@ async function readEvents(response: Response, limit: number, onDelta: (delta: st
     if (broken || done) {
       await reader.cancel();
       if (broken) throw broken;
-      return output;
+      return { output, usage };
     }
   }
   parser.feed(decoder.decode());
   parser.reset({ consume: true });
   if (broken) throw broken;
   if (!done) throw failed(`upstream answered ${response.status} but the stream ended without [DONE]`, `${bytes} bytes read`);
-  return output;
+  return { output, usage };
 }
 
 /** The body as text, refused RESPONSE_TOO_LARGE (and the rest left unread) past `limit` bytes. */

@@ -79,6 +79,8 @@ export interface GenerationStats extends CacheStoreStats {
   readonly inFlight: number;
   readonly queued: number;
   readonly savedMs: number;
+  /** Tokens (prompt and completion) of the records that hits and coalesced loads served. */
+  readonly savedTokens: number;
   /** Epoch milliseconds of the start or the last reset. */
   readonly since: number;
 }
@@ -148,6 +150,7 @@ export interface GenerationTotals {
   readonly generations: number;
   readonly generationErrors: number;
   readonly savedMs: number;
+  readonly savedTokens: number;
 }
 
 /** One generator call that ended. */
@@ -172,6 +175,7 @@ const zeroTotals = () => ({
   generations: 0,
   generationErrors: 0,
   savedMs: 0,
+  savedTokens: 0,
 });
 
 export class GenerationService {
@@ -305,6 +309,7 @@ export class GenerationService {
       generations: since('generations'),
       generationErrors: since('generationErrors'),
       savedMs: since('savedMs'),
+      savedTokens: since('savedTokens'),
       hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
       inFlight: this.#queue.activeCount,
       queued: this.#queue.pendingCount,
@@ -370,6 +375,7 @@ export class GenerationService {
     }
     const { record, entry: stored, remote } = await flight.promise;
     const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: stored?.expiresAt };
+    if (result.status === 'COALESCED') this.#saved(record);
     yield { key, status: result.status, delta: record.output.slice(sent), index, result };
   }
 
@@ -382,7 +388,11 @@ export class GenerationService {
     const joined = this.#join(request, entry, options);
     if (joined === null || !('flight' in joined)) return joined;
     const { flight, status } = joined;
-    return flight.promise.then(({ record, entry, remote }) => ({ record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt }));
+    return flight.promise.then(({ record, entry, remote }) => {
+      const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt };
+      if (result.status === 'COALESCED') this.#saved(record);
+      return result;
+    });
   }
 
   /**
@@ -421,7 +431,13 @@ export class GenerationService {
     this.#totals.hits++;
     if (entry.shared) this.#totals.sharedHits++;
     this.#totals.savedMs += entry.record.generationMs;
+    this.#saved(entry.record);
     return { record: entry.record, status: entry.shared ? 'SHARED_HIT' : 'HIT', expiresAt: entry.expiresAt };
+  }
+
+  /** Counts the tokens of a record served without generating it again. */
+  #saved(record: GenerationRecord): void {
+    this.#totals.savedTokens += (record.promptTokens ?? 0) + (record.completionTokens ?? 0);
   }
 
   #startFlight(request: GenerationRequest, operation: object, store: boolean, ttlSeconds: number | undefined, reads: boolean): Flight {
@@ -524,6 +540,8 @@ export class GenerationService {
         contentType: output.contentType,
         createdAt: this.#now(),
         generationMs: performance.now() - started,
+        // Only when reported: a record without usage keeps its JSON, and so its size, as before.
+        ...(output.usage && { promptTokens: output.usage.promptTokens, completionTokens: output.usage.completionTokens }),
       };
       this.#emit(request, started, undefined);
       return { record, entry: flight.store ? await this.#store(record, flight.ttlSeconds) : undefined };

@@ -63,6 +63,16 @@ export const Generation = builder.objectRef<GenerationResult>('Generation').impl
       description: 'What the generator took when it ran.',
       resolve: ({ record }) => record.generationMs,
     }),
+    promptTokens: t.int({
+      nullable: true,
+      description: 'Tokens of the prompt, as the generator counted them when it ran; null when it reports none.',
+      resolve: ({ record }) => record.promptTokens ?? null,
+    }),
+    completionTokens: t.int({
+      nullable: true,
+      description: 'Tokens of the output, as the generator counted them when it ran; null when it reports none.',
+      resolve: ({ record }) => record.completionTokens ?? null,
+    }),
     cacheStatus: t.field({ type: CacheStatus, resolve: ({ status }) => status }),
     expiresAt: t.field({
       type: 'DateTime',

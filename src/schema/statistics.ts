@@ -41,6 +41,10 @@ export const CacheStats = builder.objectRef<GenerationStats>('CacheStats').imple
     inFlight: t.exposeInt('inFlight', { description: 'Generations running now.' }),
     queued: t.exposeInt('queued', { description: 'Generations waiting for a generator slot.' }),
     savedMs: t.exposeFloat('savedMs', { description: 'Generator time that hits saved.' }),
+    // Float, as savedMs: a count of tokens outgrows GraphQL's 32-bit Int.
+    savedTokens: t.exposeFloat('savedTokens', {
+      description: 'Tokens (prompt and completion) that hits and coalesced loads did not spend: those their records cost when generated.',
+    }),
     since: t.field({ type: 'DateTime', resolve: ({ since }) => new Date(since) }),
     instances: t.int({
       description: 'Instances summed: 1 for INSTANCE, and for FLEET those that published their statistics in the last seconds.',
