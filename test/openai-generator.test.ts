@@ -30,6 +30,8 @@ const generatorFor = (options: Partial<OpenAIGeneratorOptions> = {}) =>
 const request = (prompt = 'Say hello', parameters: JsonObject = {}): GenerationRequest => ({
   key: 'key-of-the-request',
   prompt,
+  messages: [{ role: 'USER', content: prompt }],
+  chat: false,
   model: 'test-model',
   parameters,
 });
@@ -74,6 +76,25 @@ describe('OpenAIGenerator request', () => {
       model: 'test-model',
       messages: [{ role: 'user', content: 'Write a haiku' }],
       stream: false,
+    });
+  });
+
+  it("sends a chat's messages in order, their roles lower-cased", async () => {
+    const messages = [
+      { role: 'SYSTEM', content: 'Be brief.' },
+      { role: 'USER', content: 'Hi' },
+      { role: 'ASSISTANT', content: 'Hello.' },
+      { role: 'USER', content: 'Bye' },
+    ] as const;
+    await generatorFor().generate({ ...request('Bye'), messages, chat: true }, neverAborted());
+
+    expect(onlyRequest().body).toMatchObject({
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello.' },
+        { role: 'user', content: 'Bye' },
+      ],
     });
   });
 
@@ -254,7 +275,7 @@ describe('the openai generator behind the GraphQL API', () => {
   const buildApp = () => {
     const config = testConfig({ GENERATOR: 'openai', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'test-model' });
     const { yoga } = createApp(config, { logger: createLogger('silent'), defaultMetrics: false });
-    return (variables: { input: { prompt: string; parameters?: unknown } }) =>
+    return (variables: { input: { prompt?: string; messages?: { role: 'SYSTEM' | 'USER' | 'ASSISTANT'; content: string }[]; parameters?: unknown } }) =>
       postOperation(yoga.fetch.bind(yoga), 'http://yoga/graphql', GenerationDocument, variables);
   };
 
@@ -279,6 +300,27 @@ describe('the openai generator behind the GraphQL API', () => {
       model: 'test-model',
       messages: [{ role: 'user', content: 'Say hello in French' }],
     });
+  });
+
+  it('sends the messages of a chat input with lower-case roles; a prompt and its one USER message are one generation', async () => {
+    server.behaviour = { kind: 'answer', content: 'Salut!' };
+    const execute = buildApp();
+
+    const chat = await execute({ input: { messages: [{ role: 'SYSTEM', content: 'Answer in French.' }, { role: 'USER', content: 'Say hi' }] } });
+    const prompt = await execute({ input: { prompt: 'Say hi' } });
+    const single = await execute({ input: { messages: [{ role: 'USER', content: 'Say hi' }] } });
+
+    expect(dataOf(chat).generation).toMatchObject({ output: 'Salut!', prompt: 'Say hi', cacheStatus: 'MISS' });
+    expect(dataOf(prompt).generation).toMatchObject({ cacheStatus: 'MISS' });
+    expect(dataOf(single).generation).toMatchObject({ key: dataOf(prompt).generation?.key, cacheStatus: 'HIT' });
+    expect(dataOf(chat).generation?.key).not.toBe(dataOf(prompt).generation?.key);
+    expect(server.requests.map((recorded) => (recorded.body as { messages: unknown }).messages)).toEqual([
+      [
+        { role: 'system', content: 'Answer in French.' },
+        { role: 'user', content: 'Say hi' },
+      ],
+      [{ role: 'user', content: 'Say hi' }],
+    ]);
   });
 
   it('sends maxTokens as max_tokens, and refuses max_tokens itself, so that one request has one key', async () => {

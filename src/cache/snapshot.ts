@@ -95,6 +95,7 @@ const recordSchema = z.looseObject({
   generationMs: z.number().nonnegative(),
   promptTokens: z.int().nonnegative().optional(),
   completionTokens: z.int().nonnegative().optional(),
+  messages: z.array(z.strictObject({ role: z.enum(['SYSTEM', 'USER', 'ASSISTANT']), content: z.string() })).optional(),
 }) satisfies z.ZodType<GenerationRecord>;
 
 const entrySchema = z

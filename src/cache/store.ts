@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { EntryPage, ListOptions } from './entry-listing.js';
 import type { CacheSettings } from './settings.js';
+import type { ChatMessage } from '../generation/generator.js';
 
 /**
  * The storage seam: what the generation service and the admin surface need of a result cache.
@@ -25,6 +26,8 @@ export interface GenerationRecord {
   /** Tokens the generation spent, when its generator reported them; absent otherwise. */
   readonly promptTokens?: number;
   readonly completionTokens?: number;
+  /** The messages of a chat that is not one USER message; absent for a prompt. */
+  readonly messages?: readonly ChatMessage[];
 }
 
 export interface CacheEntry {

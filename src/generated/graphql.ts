@@ -69,13 +69,28 @@ export type CacheTier =
   /** The cache tier the instances share (Redis). */
   | 'SHARED';
 
-/** What to generate. Inputs that mean the same generation share one cache key. */
+/** One message of a chat. */
+export type ChatMessageInput = {
+  content: string;
+  role: ChatRole;
+};
+
+/** Who speaks a chat message. */
+export type ChatRole =
+  | 'ASSISTANT'
+  | 'SYSTEM'
+  | 'USER';
+
+/** What to generate: a prompt or the messages of a chat, exactly one of the two. Inputs that mean the same generation share one cache key: a prompt and a chat of that one USER message are the same generation. */
 export type GenerationInput = {
+  /** The messages of a chat, at most 100, their characters in all within the prompt limit. Not with prompt. */
+  messages?: Array<ChatMessageInput> | null | undefined;
   /** Defaults to the generator's default model; must be on its allow-list. */
   model?: string | null | undefined;
   /** A JSON object of generator-specific parameters: temperature, maxTokens, seed, size, ... */
   parameters?: unknown;
-  prompt: string;
+  /** The prompt: one USER message. Not with messages. */
+  prompt?: string | null | undefined;
 };
 
 export type StatsScope =

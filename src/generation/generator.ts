@@ -8,10 +8,23 @@ import type { z } from 'zod';
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
+/** Who speaks a chat message. */
+export type ChatRole = 'SYSTEM' | 'USER' | 'ASSISTANT';
+
+export interface ChatMessage {
+  readonly role: ChatRole;
+  readonly content: string;
+}
+
 /** A validated request with defaults applied and its cache key. */
 export interface GenerationRequest {
   readonly key: string;
+  /** The prompt; for a chat, the content of its last USER message (else of its last message). */
   readonly prompt: string;
+  /** The conversation the generator continues: a prompt is one USER message. */
+  readonly messages: readonly ChatMessage[];
+  /** Whether the request was a chat that is not one USER message: the record then keeps its messages. */
+  readonly chat: boolean;
   readonly model: string;
   readonly parameters: Readonly<JsonObject>;
 }

@@ -43,7 +43,7 @@ const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (letter) => `
 
 /**
  * A generator backed by any server that speaks OpenAI's chat-completions wire format (vLLM,
- * Ollama, llama.cpp server, OpenAI). The prompt becomes one user message; the declared
+ * Ollama, llama.cpp server, OpenAI). The prompt becomes one user message, a chat's messages go as they are (roles lower-cased); the declared
  * `parameters` are passed in the request body with their camelCase names turned to snake_case
  * (`maxTokens` → `max_tokens`); a snake_case name in a request is unknown, so that one request
  * has one key. The answer is read up to `maxBodyBytes`. Non-2xx answers and malformed bodies become GENERATION_FAILED with a short
@@ -91,7 +91,7 @@ export class OpenAIGenerator implements Generator {
     for (const [name, value] of Object.entries(request.parameters)) body[snakeCase(name)] = value;
     Object.assign(body, {
       model: request.model,
-      messages: [{ role: 'user', content: request.prompt }],
+      messages: request.messages.map(({ role, content }) => ({ role: role.toLowerCase(), content })),
       stream: onDelta !== undefined,
     });
     if (onDelta) body['stream_options'] = { include_usage: true };

@@ -1,13 +1,14 @@
 import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
-import type { InputLimits } from './limits.js';
+import { MAX_MESSAGES, type InputLimits } from './limits.js';
 import { canonicalJson, generationKey } from '../cache/keys.js';
 import { badUserInput } from '../errors.js';
-import type { GenerationRequest, Generator, JsonObject } from './generator.js';
+import type { ChatMessage, GenerationRequest, Generator, JsonObject } from './generator.js';
 
-/** A client's description of a generation, before validation. */
+/** A client's description of a generation, before validation: a prompt or the messages of a chat. */
 export interface GenerationInput {
-  readonly prompt: string;
+  readonly prompt?: string | null | undefined;
+  readonly messages?: readonly ChatMessage[] | null | undefined;
   readonly model?: string | null | undefined;
   readonly parameters?: unknown;
 }
@@ -117,13 +118,7 @@ export function toGenerationRequest(
   generator: Generator,
   limits: InputLimits,
 ): GenerationRequest {
-  const { prompt } = input;
-  // A test rather than trim(): no copy of a long prompt on every request.
-  if (!/\S/.test(prompt)) throw badUserInput('prompt must not be empty');
-  if (!prompt.isWellFormed()) throw badUserInput('prompt is not well-formed Unicode: it has a lone surrogate');
-  if (prompt.length > limits.maxPromptLength) {
-    throw badUserInput(`prompt is ${prompt.length} characters; the limit is ${limits.maxPromptLength}`);
-  }
+  const text = toText(input, limits);
 
   const model = input.model ?? generator.defaultModel;
   if (!generator.models.includes(model)) {
@@ -145,9 +140,60 @@ export function toGenerationRequest(
   const { parameters, canonicalParameters, problem } = prepareParameters(generator, given, givenJson);
   if (problem !== undefined) throw badUserInput(problem);
 
-  // The canonical JSON of { prompt, model, parameters }, written out: keys in sorted order, and
-  // the prompt, the longest part, serialised once by JSON.stringify rather than walked twice.
-  const canonicalInput = `{"model":${JSON.stringify(model)},"parameters":${canonicalParameters},"prompt":${JSON.stringify(prompt)}}`;
+  // The canonical JSON of { prompt, model, parameters } (or of { messages, model, parameters }),
+  // written out: keys in sorted order, and the prompt, the longest part, serialised once by
+  // JSON.stringify rather than walked twice. A chat of one USER message keys as its prompt.
+  const canonicalInput = text.chat
+    ? `{"messages":${canonicalJson(text.messages.map(({ content, role }) => ({ content, role })))},"model":${JSON.stringify(model)},"parameters":${canonicalParameters}}`
+    : `{"model":${JSON.stringify(model)},"parameters":${canonicalParameters},"prompt":${JSON.stringify(text.prompt)}}`;
 
-  return { key: generationKey(generator.id, canonicalInput), prompt, model, parameters };
+  return { key: generationKey(generator.id, canonicalInput), prompt: text.prompt, messages: text.messages, chat: text.chat, model, parameters };
+}
+
+interface RequestText {
+  readonly prompt: string;
+  readonly messages: readonly ChatMessage[];
+  readonly chat: boolean;
+}
+
+/** Why a prompt or a message's content is refused, if it is. */
+function textProblem(text: string, name: string): string | undefined {
+  // A test rather than trim(): no copy of a long prompt on every request.
+  if (!/\S/.test(text)) return `${name} must not be empty`;
+  if (!text.isWellFormed()) return `${name} is not well-formed Unicode: it has a lone surrogate`;
+  return undefined;
+}
+
+/** The prompt or the messages of an input, validated: exactly one of the two, within the limits. */
+function toText(input: GenerationInput, limits: InputLimits): RequestText {
+  const { prompt, messages } = input;
+  const hasPrompt = prompt !== null && prompt !== undefined;
+  const hasMessages = messages !== null && messages !== undefined;
+  if (hasPrompt && hasMessages) throw badUserInput('give either prompt or messages, not both');
+  if (hasPrompt) {
+    const problem = textProblem(prompt, 'prompt');
+    if (problem !== undefined) throw badUserInput(problem);
+    if (prompt.length > limits.maxPromptLength) {
+      throw badUserInput(`prompt is ${prompt.length} characters; the limit is ${limits.maxPromptLength}`);
+    }
+    return { prompt, messages: [{ role: 'USER', content: prompt }], chat: false };
+  }
+  if (!hasMessages) throw badUserInput('give either prompt or messages');
+  if (messages.length === 0) throw badUserInput('messages must not be empty');
+  if (messages.length > MAX_MESSAGES) throw badUserInput(`messages has ${messages.length} items; the limit is ${MAX_MESSAGES}`);
+  let characters = 0;
+  let lastUser: string | undefined;
+  for (const [index, { role, content }] of messages.entries()) {
+    const problem = textProblem(content, `messages[${index}].content`);
+    if (problem !== undefined) throw badUserInput(problem);
+    characters += content.length;
+    if (role === 'USER') lastUser = content;
+  }
+  if (characters > limits.maxPromptLength) {
+    throw badUserInput(`messages are ${characters} characters in all; the limit is ${limits.maxPromptLength}`);
+  }
+  // Copies: the request keeps only the two fields of each message.
+  const copies = messages.map(({ role, content }) => ({ role, content }));
+  const chat = !(copies.length === 1 && copies[0]?.role === 'USER');
+  return { prompt: lastUser ?? copies.at(-1)?.content ?? '', messages: copies, chat };
 }

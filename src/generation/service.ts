@@ -542,6 +542,8 @@ export class GenerationService {
         generationMs: performance.now() - started,
         // Only when reported: a record without usage keeps its JSON, and so its size, as before.
         ...(output.usage && { promptTokens: output.usage.promptTokens, completionTokens: output.usage.completionTokens }),
+        // Only for a chat: a prompt's record keeps its JSON as before.
+        ...(request.chat && { messages: request.messages }),
       };
       this.#emit(request, started, undefined);
       return { record, entry: flight.store ? await this.#store(record, flight.ttlSeconds) : undefined };

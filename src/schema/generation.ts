@@ -1,6 +1,8 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../context.js';
 import { badUserInput, GencacheError } from '../errors.js';
+import type { ChatMessage as GenerationChatMessage } from '../generation/generator.js';
+import { MAX_MESSAGES } from '../generation/limits.js';
 import type { GenerationInput as GenerationInputShape } from '../generation/request.js';
 import type { CachePolicy as CachePolicyValue, GenerationChunk as GenerationChunkValue, GenerationResult, LoadOptions } from '../generation/service.js';
 import { builder } from './builder.js';
@@ -26,10 +28,36 @@ export const CacheStatus = builder.enumType('CacheStatus', {
   } as const,
 });
 
-const GenerationInput = builder.inputType('GenerationInput', {
-  description: 'What to generate. Inputs that mean the same generation share one cache key.',
+export const ChatRole = builder.enumType('ChatRole', {
+  description: 'Who speaks a chat message.',
+  values: ['SYSTEM', 'USER', 'ASSISTANT'] as const,
+});
+
+const ChatMessageInput = builder.inputType('ChatMessageInput', {
+  description: 'One message of a chat.',
   fields: (t) => ({
-    prompt: t.string({ required: true }),
+    role: t.field({ type: ChatRole, required: true }),
+    content: t.string({ required: true }),
+  }),
+});
+
+const ChatMessage = builder.objectRef<GenerationChatMessage>('ChatMessage').implement({
+  description: 'One message of a chat.',
+  fields: (t) => ({
+    role: t.field({ type: ChatRole, resolve: (message) => message.role }),
+    content: t.string({ resolve: (message) => message.content }),
+  }),
+});
+
+const GenerationInput = builder.inputType('GenerationInput', {
+  description:
+    'What to generate: a prompt or the messages of a chat, exactly one of the two. Inputs that mean the same generation share one cache key: a prompt and a chat of that one USER message are the same generation.',
+  fields: (t) => ({
+    prompt: t.string({ description: 'The prompt: one USER message. Not with messages.' }),
+    messages: t.field({
+      type: [ChatMessageInput],
+      description: `The messages of a chat, at most ${MAX_MESSAGES}, their characters in all within the prompt limit. Not with prompt.`,
+    }),
     model: t.string({ description: "Defaults to the generator's default model; must be on its allow-list." }),
     parameters: t.field({
       type: 'JSON',
@@ -42,7 +70,16 @@ export const Generation = builder.objectRef<GenerationResult>('Generation').impl
   description: 'One generation, and how this response obtained it.',
   fields: (t) => ({
     key: t.id({ description: 'sha256 of the generator id and the canonical input.', resolve: ({ record }) => record.key }),
-    prompt: t.string({ resolve: ({ record }) => record.prompt }),
+    prompt: t.string({
+      description: 'The prompt; for a chat, the content of its last USER message (else of its last message).',
+      resolve: ({ record }) => record.prompt,
+    }),
+    messages: t.field({
+      type: [ChatMessage],
+      nullable: true,
+      description: 'The messages of a chat; null for a prompt, or for a chat of one USER message (the same generation as its prompt).',
+      resolve: ({ record }) => record.messages ?? null,
+    }),
     model: t.string({ resolve: ({ record }) => record.model }),
     parameters: t.field({
       type: 'JSON',
