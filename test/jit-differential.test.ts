@@ -297,6 +297,11 @@ const VALUES: Readonly<Record<string, (fixture: Fixture) => readonly Sample[]>> 
   'CacheConfigInput.defaultTtlSeconds': () => [sample(3600)],
 };
 
+/** Input fields of which a valid object gives exactly one: the first in "all fields" and "required fields only", each other in a sample of its own. */
+const ONE_OF: Readonly<Record<string, readonly string[]>> = {
+  GenerationInput: ['prompt', 'messages'],
+};
+
 const SCALAR_VALUES: Readonly<Record<string, (fixture: Fixture) => Sample>> = {
   Int: () => sample(1),
   Float: () => sample(1.5),
@@ -317,13 +322,17 @@ function samplesFor(type: GraphQLInputType, coordinate: string, fixture: Fixture
     return items.length > 1 ? [...lists, sample(items.map((item) => item.value), `[${items.map((item) => item.label).join(', ')}]`)] : lists;
   }
   if (isInputObjectType(type)) {
+    const [first, ...others] = ONE_OF[type.name] ?? [];
     const fields = Object.values(type.getFields());
+    const plain = fields.filter((field) => first === undefined || ![first, ...others].includes(field.name));
+    const alternative = (name: string | undefined) => fields.filter((field) => field.name === name);
     const objectOf = (chosen: typeof fields) =>
       Object.fromEntries(chosen.map((field) => [field.name, firstSample(field.type, `${type.name}.${field.name}`, fixture).value]));
-    const required = fields.filter((field) => isNonNullType(field.type) && field.defaultValue === undefined);
-    const all = sample(objectOf(fields), 'all fields');
-    if (required.length === fields.length) return [all];
-    return [all, sample(objectOf(required), required.length === 0 ? 'no fields' : 'required fields only')];
+    const required = [...plain.filter((field) => isNonNullType(field.type) && field.defaultValue === undefined), ...alternative(first)];
+    const all = sample(objectOf([...plain, ...alternative(first)]), 'all fields');
+    const alternatives = others.map((name) => sample(objectOf([...plain, ...alternative(name)]), `all fields, ${name} for ${first}`));
+    if (required.length === fields.length - others.length) return [all, ...alternatives];
+    return [all, ...alternatives, sample(objectOf(required), required.length === 0 ? 'no fields' : 'required fields only')];
   }
   if (isEnumType(type)) return type.getValues().map((value) => sample(value.name, value.name));
   const scalar = SCALAR_VALUES[type.name];

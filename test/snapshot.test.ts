@@ -133,6 +133,24 @@ describe('a snapshot round trip', () => {
     expect(after.get('b')?.record).not.toHaveProperty('promptTokens');
   });
 
+  it("keeps a chat's messages, and none on a prompt's record", async () => {
+    const clock = { now: START };
+    const before = storeOn(clock);
+    const messages = [
+      { role: 'SYSTEM', content: 'Be brief.' },
+      { role: 'USER', content: 'alpha' },
+    ] as const;
+    before.set(record('a', 'alpha', { messages }));
+    before.set(record('b'));
+    await writeFrom(before, clock);
+
+    const { store: after } = await loadInto(clock);
+
+    expect(held(after)).toEqual(held(before));
+    expect(after.get('a')?.record.messages).toEqual(messages);
+    expect(after.get('b')?.record).not.toHaveProperty('messages');
+  });
+
   it('keeps each entry expiring when it did', async () => {
     const clock = { now: START };
     const before = storeOn(clock);
