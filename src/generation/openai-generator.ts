@@ -193,51 +193,51 @@ async function readEvents(response: Response, limit: number, onDelta: (delta: st
       }
     },
   });
-  const decoder = new TextDecoder();
-  let bytes = 0;
-  const reader = response.body.getReader();
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    bytes += chunk.value.byteLength;
-    if (bytes > limit) {
-      await reader.cancel();
-      throw new GencacheError('RESPONSE_TOO_LARGE', `openai generator: upstream answered ${response.status} with a stream over ${limit} bytes`);
-    }
-    parser.feed(decoder.decode(chunk.value, { stream: true }));
-    if (broken || done) {
-      await reader.cancel();
-      if (broken) throw broken;
-      return { output, usage };
-    }
+  // Leaving the loop early cancels the rest of the body (the generator's return).
+  for await (const text of textOf(response.body, limit, () => tooLarge(response, 'stream', limit))) {
+    parser.feed(text);
+    if (broken || done) break;
   }
-  parser.feed(decoder.decode());
   parser.reset({ consume: true });
   if (broken) throw broken;
-  if (!done) throw failed(`upstream answered ${response.status} but the stream ended without [DONE]`, `${bytes} bytes read`);
+  if (!done) throw failed(`upstream answered ${response.status} but the stream ended without [DONE]`, 'the stream ended');
   return { output, usage };
+}
+
+const tooLarge = (response: Response, what: string, limit: number) =>
+  new GencacheError('RESPONSE_TOO_LARGE', `openai generator: upstream answered ${response.status} with a ${what} over ${limit} bytes`);
+
+/**
+ * A body as decoded text, piece by piece as it arrives; `tooLarge()` is thrown, and the rest
+ * cancelled, past `limit` bytes. Stopping the iteration early cancels the rest too.
+ */
+async function* textOf(body: ReadableStream<Uint8Array>, limit: number, tooLarge: () => Error): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  const reader = body.getReader();
+  let bytes = 0;
+  try {
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      bytes += chunk.value.byteLength;
+      if (bytes > limit) throw tooLarge();
+      yield decoder.decode(chunk.value, { stream: true });
+    }
+    yield decoder.decode();
+  } finally {
+    // A no-op for a body read to its end; for one left early, the upstream stops sending.
+    await reader.cancel().catch(() => undefined);
+  }
 }
 
 /** The body as text, refused RESPONSE_TOO_LARGE (and the rest left unread) past `limit` bytes. */
 async function readText(response: Response, limit: number): Promise<string> {
-  const tooLarge = () =>
-    new GencacheError('RESPONSE_TOO_LARGE', `openai generator: upstream answered ${response.status} with a body over ${limit} bytes`);
   if (Number(response.headers.get('content-length') ?? 0) > limit) {
     await response.body?.cancel();
-    throw tooLarge();
+    throw tooLarge(response, 'body', limit);
   }
   if (response.body === null) return '';
-  const decoder = new TextDecoder();
   let text = '';
-  let bytes = 0;
-  const reader = response.body.getReader();
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    bytes += chunk.value.byteLength;
-    if (bytes > limit) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  return text + decoder.decode();
+  for await (const piece of textOf(response.body, limit, () => tooLarge(response, 'body', limit))) text += piece;
+  return text;
 }
 
 /** A failure: `reason` for clients; `detail` (the upstream's address or words) and the original error for the log only. */
