@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
+import { noteDocument, noteParams, operationNameOf, startOf } from './request-tracking.js';
 
 export interface AccessLogOptions {
   /** Where the lines go: `info` for each request, `warn` for each refused admin attempt. */
@@ -11,16 +12,11 @@ export interface AccessLogOptions {
 /** Characters of a client-given operation name that reach the log. */
 const MAX_OPERATION_NAME_LENGTH = 100;
 
-const START = Symbol('gencache.accessLog.start');
-const NAME = Symbol('gencache.accessLog.name');
 const ERRORS = Symbol('gencache.accessLog.errors');
 const TRACKED = Symbol('gencache.accessLog.context');
 
 /** What the plugin keeps on a request's context (the server context Yoga extends into the operation's). */
 interface Tracked {
-  [START]?: number;
-  /** The operation's name: from the parameters, then from the document once it executes; null: it has none. */
-  [NAME]?: unknown;
   /** The codes of the result's errors, when it has any. */
   [ERRORS]?: unknown[];
   readonly req?: IncomingMessage;
@@ -48,21 +44,16 @@ interface Tracked {
  * only HTTP request of a WebSocket.
  */
 export function useAccessLog({ logger }: AccessLogOptions): Plugin {
-  const onDocument = ({ contextValue, document, operationName }: { contextValue: unknown; document: DocumentNode; operationName?: string | null | undefined }) => {
-    const operation = getOperationAST(document, operationName);
-    if (operation != null) (contextValue as Tracked)[NAME] = operation.name?.value ?? null;
-  };
-
   /** Listens to the response's `close`, which ends it whether it was written whole or not; `this` is the response. */
   function onClose(this: ServerResponse & { [TRACKED]?: Tracked }): void {
     const tracked = this[TRACKED];
     if (tracked === undefined) return;
-    const start = tracked[START];
+    const start = startOf(tracked);
     logger.info(
       {
         method: this.req.method,
         path: pathOf(this.req.url),
-        operation: nameOf(tracked[NAME]),
+        operation: nameOf(operationNameOf(tracked)),
         status: this.statusCode,
         durationMs: start === undefined ? undefined : Math.round((performance.now() - start) * 100) / 100,
         cache: cacheSummary(tracked.cacheReport),
@@ -87,7 +78,7 @@ export function useAccessLog({ logger }: AccessLogOptions): Plugin {
       {
         method: request?.method ?? req?.method,
         path: pathOf(request?.url ?? req?.url),
-        operation: nameOf(getOperationAST(document, operationName)?.name?.value ?? (contextValue as Tracked)[NAME]),
+        operation: nameOf(getOperationAST(document, operationName)?.name?.value ?? operationNameOf(contextValue)),
         code: refused[0]!.extensions['code'],
         fields: refused.map((error) => error.path!.join('.')),
         remoteAddress: req?.socket.remoteAddress,
@@ -101,21 +92,20 @@ export function useAccessLog({ logger }: AccessLogOptions): Plugin {
 
   return {
     onParams({ params, context }) {
-      const tracked = context as Tracked;
-      tracked[START] = performance.now();
-      tracked[NAME] = params.operationName;
+      noteParams(context, params);
     },
     onExecute({ args }) {
-      onDocument(args);
+      noteDocument(args);
       return refusalsOfExecution;
     },
     onSubscribe({ args }) {
-      onDocument(args);
+      noteDocument(args);
       return refusalsOfSubscription;
     },
     onResultProcess({ result, serverContext }) {
       const tracked = serverContext as Tracked;
-      tracked[START] ??= performance.now();
+      // A request refused before its parameters were read (a body that is not JSON) starts here.
+      if (startOf(tracked) === undefined) noteParams(tracked, {});
       if (!isAsyncIterable(result)) {
         const results = Array.isArray(result) ? result : [result];
         if (results.some((each) => each.errors !== undefined && each.errors.length > 0)) {

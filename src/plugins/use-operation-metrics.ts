@@ -1,7 +1,8 @@
-import { getOperationAST, Kind, parse, type DocumentNode } from 'graphql';
+import { Kind, parse } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import { graphQlRequestMetrics, type RequestStatus } from '../metrics.js';
+import { noteDocument, noteParams, operationNameOf, startOf } from './request-tracking.js';
 
 export interface OperationMetricsOptions {
   /** Where `gencache_graphql_requests_total` and `gencache_graphql_request_duration_seconds` are. */
@@ -20,18 +21,6 @@ export function operationNamesOf(manifest: Readonly<Record<string, string>>): st
   return Object.values(manifest).flatMap((text) =>
     parse(text).definitions.flatMap((definition) => (definition.kind === Kind.OPERATION_DEFINITION && definition.name ? [definition.name.value] : [])),
   );
-}
-
-const START = Symbol('gencache.operationMetrics.start');
-const NAME = Symbol('gencache.operationMetrics.name');
-/** An executed operation without a name; no string, so that no client-given name can pass for it. */
-const ANONYMOUS = Symbol('anonymous');
-
-/** What the plugin keeps on a request's context (the server context Yoga extends into the operation's). */
-interface Tracked {
-  [START]?: number;
-  /** The operation's name: from the parameters, then from the document once it executes. */
-  [NAME]?: string | typeof ANONYMOUS | undefined;
 }
 
 /** The label objects of one `operation` value, built once. */
@@ -62,9 +51,10 @@ interface Labels {
 export function useOperationMetrics({ registry, operationNames }: OperationMetricsOptions): Plugin {
   const { requests, durations } = graphQlRequestMetrics(registry);
   const labelsOf = (operation: string): Labels => ({ ok: { operation, status: 'ok' }, error: { operation, status: 'error' }, operation: { operation } });
-  const known = new Map<string | symbol, Labels>();
+  // null: an operation without a name; no string, so that no client-given name can pass for it.
+  const known = new Map<string | null, Labels>();
   for (const name of operationNames) known.set(name, labelsOf(name));
-  known.set(ANONYMOUS, labelsOf('anonymous'));
+  known.set(null, labelsOf('anonymous'));
   const other = labelsOf('other');
   // Every series of the counter exists from the start, so that rates and dashboards have one.
   for (const labels of [...known.values(), other]) {
@@ -72,12 +62,8 @@ export function useOperationMetrics({ registry, operationNames }: OperationMetri
     requests.inc(labels.error, 0);
   }
 
-  const onDocument = ({ contextValue, document, operationName }: { contextValue: unknown; document: DocumentNode; operationName?: string | null | undefined }) => {
-    const operation = getOperationAST(document, operationName);
-    if (operation != null) (contextValue as Tracked)[NAME] = operation.name?.value ?? ANONYMOUS;
-  };
-  const labelsOfContext = (tracked: Tracked): Labels => {
-    const name = tracked[NAME];
+  const labelsOfContext = (context: unknown): Labels => {
+    const name = operationNameOf(context);
     return (name === undefined ? undefined : known.get(name)) ?? other;
   };
   /** A graphql-ws operation: its context carries the socket (src/websocket.ts). */
@@ -85,44 +71,40 @@ export function useOperationMetrics({ registry, operationNames }: OperationMetri
   // One object each, whatever the operation: the hooks read what they need from their arguments.
   const countExecution = {
     onExecuteDone({ args, result }: { args: { contextValue: unknown }; result: unknown }) {
-      const tracked = args.contextValue as Tracked;
-      const labels = labelsOfContext(tracked);
+      const labels = labelsOfContext(args.contextValue);
       requests.inc(!isAsyncIterable(result) && hasErrors(result as { errors?: readonly unknown[] }) ? labels.error : labels.ok);
-      const start = tracked[START];
+      const start = startOf(args.contextValue);
       if (start !== undefined) durations.observe(labels.operation, (performance.now() - start) / 1000);
     },
   };
   const countSubscription = {
     onSubscribeResult({ args, result }: { args: { contextValue: unknown }; result: unknown }) {
-      const labels = labelsOfContext(args.contextValue as Tracked);
+      const labels = labelsOfContext(args.contextValue);
       requests.inc(!isAsyncIterable(result) && hasErrors(result as { errors?: readonly unknown[] }) ? labels.error : labels.ok);
     },
   };
 
   return {
     onParams({ params, context }) {
-      const tracked = context as Tracked;
-      tracked[START] = performance.now();
-      tracked[NAME] = params.operationName;
+      noteParams(context, params);
     },
     onExecute({ args }) {
-      onDocument(args);
+      noteDocument(args);
       return overWebSocket(args.contextValue) ? countExecution : undefined;
     },
     onSubscribe({ args }) {
-      onDocument(args);
+      noteDocument(args);
       return overWebSocket(args.contextValue) ? countSubscription : undefined;
     },
     onResultProcess({ result, serverContext }) {
-      const tracked = serverContext as Tracked;
-      const labels = labelsOfContext(tracked);
+      const labels = labelsOfContext(serverContext);
       if (isAsyncIterable(result)) {
         requests.inc(labels.ok);
         return;
       }
       const failed = Array.isArray(result) ? result.some(hasErrors) : hasErrors(result);
       requests.inc(failed ? labels.error : labels.ok);
-      const start = tracked[START];
+      const start = startOf(serverContext);
       if (start !== undefined) durations.observe(labels.operation, (performance.now() - start) / 1000);
     },
   };
