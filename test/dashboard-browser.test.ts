@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DashboardSettings } from '../src/dashboard/client.js';
 import { CacheConfigDocument, CacheStatsDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { DASHBOARD_CSP } from '../src/plugins/use-dashboard.js';
-import { chromiumPresent, chromiumSkipReason, launchChromium } from './helpers/chromium.js';
+import { chromiumPresent, chromiumSkipReason, launchLoopbackChromium } from './helpers/chromium.js';
 import { createHarness, dataOf, listen, postOperation, serve, type Harness, type Listening } from './helpers/harness.js';
 
 const TOKEN = 'a-dashboard-admin-token';
@@ -177,10 +177,8 @@ describe.skipIf(!chromiumPresent)(`the dashboard in Chromium${chromiumPresent ? 
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
     server = await listen(harness);
     origin = new URL(server.url).origin;
-    browser = await launchChromium(
-      // Under the request blocking below: no name resolves but the server's.
-      'MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-    );
+    // Under the request blocking below: no name resolves but the server's.
+    browser = await launchLoopbackChromium();
   }, 60_000);
 
   afterAll(async () => {

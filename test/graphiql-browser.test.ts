@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { print } from 'graphql';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPresent, chromiumSkipReason, launchChromium } from './helpers/chromium.js';
+import { chromiumPresent, chromiumSkipReason, launchLoopbackChromium } from './helpers/chromium.js';
 import { ClearCacheDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, listen, type Harness, type Listening } from './helpers/harness.js';
 
@@ -74,10 +74,8 @@ describe.skipIf(!chromiumPresent)(`GraphiQL in Chromium${chromiumPresent ? '' : 
   beforeAll(async () => {
     harness = createHarness({ env: { ADMIN_TOKEN: TOKEN } });
     server = await listen(harness);
-    browser = await launchChromium(
-      // Under the request blocking below: no name resolves but the server's.
-      'MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-    );
+    // Under the request blocking below: no name resolves but the server's.
+    browser = await launchLoopbackChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -33,3 +33,6 @@ export function launchChromium(hostResolverRules: string): Promise<Browser> {
     ],
   });
 }
+
+/** Chromium in which no name resolves but 127.0.0.1, for pages whose every request must stay on this machine. */
+export const launchLoopbackChromium = (): Promise<Browser> => launchChromium('MAP * ~NOTFOUND , EXCLUDE 127.0.0.1');
