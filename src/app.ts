@@ -98,6 +98,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     concurrency: config.generator.concurrency,
     queueMax: config.generator.queueMax,
     timeoutMs: config.generator.timeoutMs,
+    abandoned: config.generator.abandoned,
     maxOutputBytes: config.maxOutputBytes,
     now: overrides.now,
     coordinator: fleet?.coordinator,

@@ -13,7 +13,15 @@ import {
   DEFAULT_MAX_PROMPT_LENGTH,
   type InputLimits,
 } from './generation/limits.js';
-import { DEFAULT_GENERATOR_CONCURRENCY, DEFAULT_GENERATOR_QUEUE_MAX, DEFAULT_GENERATOR_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES } from './generation/service.js';
+import {
+  ABANDONED_GENERATIONS,
+  DEFAULT_ABANDONED_GENERATIONS,
+  DEFAULT_GENERATOR_CONCURRENCY,
+  DEFAULT_GENERATOR_QUEUE_MAX,
+  DEFAULT_GENERATOR_TIMEOUT_MS,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type AbandonedGenerations,
+} from './generation/service.js';
 import { DEFAULT_LATENCY_MS } from './generation/simulated-generator.js';
 
 import { DEFAULT_MAX_RESPONSE_BYTES } from './context.js';
@@ -49,6 +57,8 @@ export interface GeneratorSettings {
   readonly concurrency: number;
   readonly queueMax: number;
   readonly timeoutMs: number;
+  /** What becomes of a generation whose every client went away. */
+  readonly abandoned: AbandonedGenerations;
   readonly openai: {
     readonly baseUrl: string;
     readonly apiKey: string | undefined;
@@ -174,6 +184,7 @@ const environmentSchema = z.object({
   GENERATOR_CONCURRENCY: int(1, 10_000).default(DEFAULT_GENERATOR_CONCURRENCY),
   GENERATOR_QUEUE_MAX: int(0).default(DEFAULT_GENERATOR_QUEUE_MAX),
   GENERATOR_TIMEOUT_MS: int(1, 86_400_000).default(DEFAULT_GENERATOR_TIMEOUT_MS),
+  ABANDONED_GENERATIONS: z.enum(ABANDONED_GENERATIONS, { error: 'must be finish or cancel' }).default(DEFAULT_ABANDONED_GENERATIONS),
   OPENAI_BASE_URL: httpUrl.default('http://127.0.0.1:8000/v1'),
   OPENAI_API_KEY: z.string().optional(),
   OPENAI_MODEL: z.string().min(1).default('default'),
@@ -288,6 +299,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       concurrency: env.GENERATOR_CONCURRENCY,
       queueMax: env.GENERATOR_QUEUE_MAX,
       timeoutMs: env.GENERATOR_TIMEOUT_MS,
+      abandoned: env.ABANDONED_GENERATIONS,
       openai: Object.freeze({
         baseUrl: env.OPENAI_BASE_URL,
         apiKey: env.OPENAI_API_KEY,

@@ -46,7 +46,7 @@ export interface Context extends Omit<ContextDependencies, 'authenticate' | 'max
    */
   load(request: GenerationRequest, options: LoadOptions): GenerationResult | null | Promise<GenerationResult | null>;
   /** Streams one generation (`GenerationService.stream`), with this operation's turn in the generator queue. */
-  stream(request: GenerationRequest, options: LoadOptions): AsyncGenerator<GenerationChunk, void, undefined>;
+  stream(request: GenerationRequest, options: LoadOptions): AsyncIterableIterator<GenerationChunk>;
   /**
    * Key and status per response path of each generation served; becomes `extensions.cache`.
    * Undefined until the first generation is served.
@@ -77,11 +77,13 @@ class CountingPromiseMap<V> extends Map<string, V> {
 
 /**
  * Creates the context of one operation, with fresh loaders; the only place loaders are made.
- * Credentials are read only when an admin field asks: most operations never do.
+ * Credentials are read only when an admin field asks: most operations never do; the signal of
+ * the client's departure (`departure`) only when a load waits for a generation.
  */
 export function createContext(
   { service, cache, statsFeed, logger, authenticate, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES, instanceId = 'local', cacheEvents = cache.events, fleetStats }: ContextDependencies,
   credentials: () => AdminCredentials,
+  departure: () => AbortSignal | undefined = () => undefined,
 ): Context {
   const loaders = new Map<string, { readonly loader: GenerationLoader; readonly memo: CountingPromiseMap<unknown> }>();
   // This operation's turn in the generator queue.
@@ -103,7 +105,7 @@ export function createContext(
       let memoised = loaders.get(id);
       if (memoised === undefined) {
         const memo = new CountingPromiseMap<Promise<GenerationResult | null>>(() => service.noteDeduplicated());
-        const loader: GenerationLoader = new DataLoader((requests) => service.loadMany(requests, { ...options, operation }), {
+        const loader: GenerationLoader = new DataLoader((requests) => service.loadMany(requests, { ...options, operation, signal: departure() }), {
           cacheKeyFn: (each) => each.key,
           cacheMap: memo,
         });

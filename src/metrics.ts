@@ -135,6 +135,11 @@ export function createMetrics({ service, cache, defaultMetrics = true, sharedTie
   fromTotals('gencache_cache_deduplicated_total', 'Duplicate loads collapsed inside one operation.', () => totals().deduplicated);
   fromTotals('gencache_cache_saved_seconds_total', 'Generator time that cache hits saved.', () => totals().savedMs / 1000);
   fromTotals('gencache_cache_saved_tokens_total', 'Tokens that cache hits and coalesced loads did not spend.', () => totals().savedTokens);
+  fromTotals(
+    'gencache_generation_cancelled_total',
+    'Generations cancelled, by cancelGeneration or (ABANDONED_GENERATIONS=cancel) when every client of one went away; none stored.',
+    () => totals().cancelled,
+  );
 
   const evictions = new Counter({
     name: 'gencache_cache_evictions_total',

@@ -11,6 +11,7 @@ import {
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminAuthenticator, type AdminCredentials } from './auth.js';
+import { departureOf } from './client-departure.js';
 import { createContext, type Context, type ContextDependencies } from './context.js';
 import { GencacheError } from './errors.js';
 import { createFastLane, type FastLane } from './fast-lane.js';
@@ -79,6 +80,8 @@ export interface ServerContext {
   readonly res?: ServerResponse;
   /** graphql-ws connection parameters, for credentials sent in `connection_init`. */
   readonly connectionParams?: Readonly<Record<string, unknown>>;
+  /** graphql-ws: the connection's socket. */
+  readonly socket?: unknown;
 }
 
 export type GencacheYoga = YogaServerInstance<ServerContext, Context>;
@@ -148,7 +151,12 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
     fleetStats,
     authenticate: createAdminAuthenticator(adminToken),
   };
-  const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) => createContext(dependencies, () => credentialsOf(sources));
+  const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) =>
+    createContext(
+      dependencies,
+      () => credentialsOf(sources),
+      () => departureOf(sources),
+    );
   const isAdmin = (sources: Partial<YogaInitialContext> & ServerContext) => dependencies.authenticate(credentialsOf(sources)) === 'granted';
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness,
   // metrics, REST (/api) and dashboard endpoints answer their own paths; CSRF prevention lets

@@ -366,7 +366,7 @@ export function runDashboard(UPlot: typeof uPlot, settingsElementId: string): vo
     for (const key of ['hits', 'misses', 'coalesced', 'evictions'] as const) {
       setStat(key, count(stats[key]), rates === null ? '' : perSecond(rates[key]));
     }
-    setStat('inFlight', count(stats.inFlight), `${count(stats.generations)} started, ${count(stats.generationErrors)} failed`);
+    setStat('inFlight', count(stats.inFlight), `${count(stats.generations)} started, ${count(stats.generationErrors)} failed, ${count(stats.cancelled)} cancelled`);
     setStat('queued', count(stats.queued), 'waiting for a generator slot');
     setStat('saved', duration(stats.savedMs), `since ${time(stats.since)}`);
     const tier = stats.sharedTier === null ? '' : stats.sharedTier ? ' · shared tier up' : ' · shared tier down';

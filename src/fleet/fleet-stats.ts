@@ -36,6 +36,7 @@ export function sumStats(own: GenerationStats, others: readonly GenerationStats[
     deduplicated: sum('deduplicated'),
     generations: sum('generations'),
     generationErrors: sum('generationErrors'),
+    cancelled: sum('cancelled'),
     inFlight: sum('inFlight'),
     queued: sum('queued'),
     savedMs: sum('savedMs'),

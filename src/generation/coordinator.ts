@@ -6,7 +6,10 @@ import type { ErrorCode } from '../errors.js';
  * service's own single-flight joins the requests of one instance; this joins instances.
  */
 
-/** How a generation ended, as its waiters on other instances learn it. */
+/**
+ * How a generation ended, as its waiters on other instances learn it. `ok`: they read what it
+ * stored, and claim it again if nothing was (a generation abandoned by its own clients ends so).
+ */
 export type FlightOutcome =
   | { readonly ok: true }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };

@@ -10,13 +10,14 @@
 
 /** A task as the queue holds it. */
 export interface QueuedTask {
-  /** Whether it has started. */
+  /** Whether it has started, or was cancelled: either way it has left the queue. */
   readonly started: boolean;
 }
 
 interface Task extends QueuedTask {
   started: boolean;
   readonly run: () => void;
+  readonly reject: (reason: unknown) => void;
 }
 
 export class FairQueue {
@@ -47,7 +48,9 @@ export class FairQueue {
   /** Runs `fn` when a slot is free and it is `owner`'s turn; the task can then be shared. */
   run<T>(owner: object, fn: () => Promise<T>): { readonly promise: Promise<T>; readonly task: QueuedTask } {
     let run!: () => void;
+    let refuse!: (reason: unknown) => void;
     const promise = new Promise<T>((resolve, reject) => {
+      refuse = reject;
       run = () => {
         this.#active++;
         new Promise<T>((started) => started(fn()))
@@ -58,7 +61,7 @@ export class FairQueue {
           });
       };
     });
-    const task: Task = { started: false, run };
+    const task: Task = { started: false, run, reject: refuse };
     this.#pending++;
     this.#enqueue(owner, task);
     this.#next();
@@ -68,6 +71,20 @@ export class FairQueue {
   /** Gives `owner` a turn at a task still queued for another owner. */
   share(task: QueuedTask, owner: object): void {
     if (!task.started) this.#enqueue(owner, task as Task);
+  }
+
+  /**
+   * Takes a task that has not started out of the queue: it never runs, and its promise rejects
+   * with `reason`. False when it has started already.
+   */
+  cancel(task: QueuedTask, reason: unknown): boolean {
+    if (task.started) return false;
+    const queued = task as Task;
+    // Dropped from its owners' lists on the way, as a task another owner's turn started.
+    queued.started = true;
+    this.#pending--;
+    queued.reject(reason);
+    return true;
   }
 
   #enqueue(owner: object, task: Task): void {

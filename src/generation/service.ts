@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Repeater } from '@repeaterjs/repeater';
 import type { CacheEntry, CacheStore, CacheStoreStats, GenerationRecord } from '../cache/store.js';
 import { GencacheError } from '../errors.js';
 import type { FlightCoordinator, FlightOutcome } from './coordinator.js';
@@ -23,6 +24,11 @@ import { toGenerationRequest, type GenerationInput } from './request.js';
  * pieces, a follower's pieces add up to the stored output, byte for byte. A flight made by another
  * instance (fleet single-flight) streams nothing here: its followers get its output as one piece
  * when it is stored.
+ *
+ * Waiters: every load and follower waiting on a flight is one of its waiters until the flight
+ * ends or the waiter leaves (its `signal` aborts: the client went away; a follower returns). With
+ * `abandoned: 'cancel'`, a flight whose last waiter left is cancelled: taken out of the queue, or
+ * its generator aborted, and nothing stored. `cancel(key)` cancels one for the admin surface.
  */
 
 export type CachePolicy = 'CACHE_FIRST' | 'CACHE_ONLY' | 'NETWORK_ONLY' | 'NO_STORE';
@@ -34,6 +40,11 @@ export type CachePolicy = 'CACHE_FIRST' | 'CACHE_ONLY' | 'NETWORK_ONLY' | 'NO_ST
  */
 export type CacheStatus = 'HIT' | 'SHARED_HIT' | 'MISS' | 'COALESCED' | 'BYPASS';
 
+/** What becomes of a generation whose every waiter left: it runs to the end and is stored, or it is cancelled. */
+export type AbandonedGenerations = 'finish' | 'cancel';
+export const ABANDONED_GENERATIONS = ['finish', 'cancel'] as const satisfies readonly AbandonedGenerations[];
+export const DEFAULT_ABANDONED_GENERATIONS: AbandonedGenerations = 'finish';
+
 export interface LoadOptions {
   readonly policy: CachePolicy;
   /** TTL of what this load stores; default: the cache's; 0: no expiry. */
@@ -43,6 +54,25 @@ export interface LoadOptions {
    * generations in turn. @default one operation shared by every load without one
    */
   readonly operation?: object | undefined;
+  /**
+   * Aborts when the client of the load has gone: the load then stops waiting on the generation
+   * it joined. @default the load waits until the generation ends
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** A generation in flight, as the admin surface lists it. */
+export interface InFlightGeneration {
+  readonly key: string;
+  readonly model: string;
+  /** Epoch milliseconds when the first request asked for it. */
+  readonly startedAt: number;
+  /** Whether this instance's generator works on it; false while queued, or while another instance generates it. */
+  readonly running: boolean;
+  /** Loads and followers waiting for it. */
+  readonly waiters: number;
+  /** Pieces of text the generator streamed so far. */
+  readonly chunks: number;
 }
 
 export interface GenerationResult {
@@ -76,6 +106,8 @@ export interface GenerationStats extends CacheStoreStats {
   readonly deduplicated: number;
   readonly generations: number;
   readonly generationErrors: number;
+  /** Generations cancelled: abandoned by every waiter (with `abandoned: 'cancel'`) or by `cancel`. */
+  readonly cancelled: number;
   readonly inFlight: number;
   readonly queued: number;
   readonly savedMs: number;
@@ -108,6 +140,8 @@ export interface GenerationServiceOptions {
   readonly now?: () => number;
   /** Single-flight across instances, for generations that are stored. @default none: this instance alone */
   readonly coordinator?: FlightCoordinator | undefined;
+  /** What becomes of a generation whose every waiter left. @default 'finish' */
+  readonly abandoned?: AbandonedGenerations;
 }
 
 interface FlightStorage {
@@ -124,6 +158,10 @@ interface FlightResult {
 }
 
 interface Flight extends FlightStorage {
+  readonly key: string;
+  readonly model: string;
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
   promise: Promise<FlightResult>;
   /** Its place in the generator queue, once it has one. */
   task: QueuedTask | undefined;
@@ -134,7 +172,13 @@ interface Flight extends FlightStorage {
   /** Whether `promise` has settled. */
   settled: boolean;
   /** Followers waiting for a chunk or the end; each is called once, then dropped. */
-  readonly waiters: Set<() => void>;
+  readonly sleepers: Set<() => void>;
+  /** Loads and followers waiting for it (see `hold`). */
+  waiters: number;
+  /** Aborts with the reason when the flight is cancelled. */
+  readonly cancel: AbortController;
+  /** Whether it was cancelled because every waiter left: other instances then claim it again. */
+  abandoned: boolean;
 }
 
 /** The operation of loads that name none. */
@@ -149,6 +193,7 @@ export interface GenerationTotals {
   readonly deduplicated: number;
   readonly generations: number;
   readonly generationErrors: number;
+  readonly cancelled: number;
   readonly savedMs: number;
   readonly savedTokens: number;
 }
@@ -174,6 +219,7 @@ const zeroTotals = () => ({
   deduplicated: 0,
   generations: 0,
   generationErrors: 0,
+  cancelled: 0,
   savedMs: 0,
   savedTokens: 0,
 });
@@ -191,6 +237,7 @@ export class GenerationService {
   readonly #now: () => number;
   readonly #flights = new Map<string, Flight>();
   readonly #coordinator: FlightCoordinator | undefined;
+  readonly #abandoned: AbandonedGenerations;
   /** The generations running, each with its own controller, for `close` to abort. */
   readonly #running = new Set<AbortController>();
   /** Why generations are refused once `close` has run. */
@@ -210,6 +257,7 @@ export class GenerationService {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_GENERATOR_TIMEOUT_MS;
     this.#maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     this.#coordinator = options.coordinator;
+    this.#abandoned = options.abandoned ?? DEFAULT_ABANDONED_GENERATIONS;
     this.#now = options.now ?? Date.now;
     this.#since = this.#now();
   }
@@ -308,6 +356,7 @@ export class GenerationService {
       deduplicated: since('deduplicated'),
       generations: since('generations'),
       generationErrors: since('generationErrors'),
+      cancelled: since('cancelled'),
       savedMs: since('savedMs'),
       savedTokens: since('savedTokens'),
       hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
@@ -330,53 +379,92 @@ export class GenerationService {
     for (const running of this.#running) running.abort(this.#closed);
   }
 
+  /** The generations in flight on this instance, oldest first. */
+  inFlight(): InFlightGeneration[] {
+    return Array.from(this.#flights.values(), (flight) => ({
+      key: flight.key,
+      model: flight.model,
+      startedAt: flight.startedAt,
+      running: flight.task?.started === true && !flight.cancel.signal.aborted,
+      waiters: flight.waiters,
+      chunks: flight.chunks.length,
+    }));
+  }
+
+  /**
+   * Cancels the generation in flight for a key: every waiter fails with GENERATION_CANCELLED (on
+   * other instances too, when this one generates it), its generator is aborted or it leaves the
+   * queue, and nothing is stored. False when none is in flight here.
+   */
+  cancel(key: string): boolean {
+    const flight = this.#flights.get(key);
+    return flight !== undefined && this.#cancelFlight(flight, new GencacheError('GENERATION_CANCELLED', 'an administrator cancelled this generation'));
+  }
+
   /**
    * One request as a stream of pieces, for a client that shows the text as it comes. A hit is one
    * piece. Otherwise the request joins the flight of its key, or starts one, as `loadMany` does
    * (same statuses, counts, queue and storage), and gets every piece that flight streamed so far
-   * as its first, then the rest as it comes; the last piece carries the generation. Throws
-   * NOT_FOUND under CACHE_ONLY when not cached, and the flight's error when it fails.
+   * as its first, then the rest as it comes; the last piece carries the generation. The stream
+   * fails with NOT_FOUND under CACHE_ONLY when not cached, and with the flight's error when it
+   * fails. Returning it (the subscriber left) takes effect at once, even while it waits: its
+   * follower leaves the flight's waiters then.
    */
-  async *stream(request: GenerationRequest, options: LoadOptions): AsyncGenerator<GenerationChunk, void, undefined> {
-    const { key } = request;
-    let entry: CacheEntry | null | undefined;
-    if (readsCache(options.policy) && this.#cache.settings.enabled) {
-      entry = this.#cache.getNow(request.key);
-      if (entry === undefined) {
-        try {
-          [entry] = await this.#cache.getMany([key]);
-        } catch {
-          // A store that cannot answer is a miss, as for `loadMany`.
+  stream(request: GenerationRequest, options: LoadOptions): AsyncIterableIterator<GenerationChunk> {
+    return new Repeater<GenerationChunk>(async (push, stop) => {
+      const { key } = request;
+      let entry: CacheEntry | null | undefined;
+      if (readsCache(options.policy) && this.#cache.settings.enabled) {
+        entry = this.#cache.getNow(key);
+        if (entry === undefined) {
+          try {
+            [entry] = await this.#cache.getMany([key]);
+          } catch {
+            // A store that cannot answer is a miss, as for `loadMany`.
+          }
         }
+        entry ??= null;
       }
-      entry ??= null;
-    }
-    const joined = this.#join(request, entry, options);
-    if (joined === null) throw new GencacheError('NOT_FOUND', 'not in the cache, and the policy CACHE_ONLY forbids generating it');
-    if (!('flight' in joined)) {
-      yield { key, status: joined.status, delta: joined.record.output, index: 0, result: joined };
-      return;
-    }
-    const { flight, status } = joined;
-    let index = 0;
-    let read = 0;
-    /** Characters of the output this follower has received. */
-    let sent = 0;
-    for (;;) {
-      if (flight.settled) break;
-      if (read < flight.chunks.length) {
-        const delta = flight.chunks.slice(read).join('');
-        read = flight.chunks.length;
-        sent += delta.length;
-        yield { key, status, delta, index: index++, result: undefined };
-        continue;
+      let stopped = false;
+      void stop.then(() => (stopped = true));
+      if (stopped) return;
+      const joined = this.#join(request, entry, options);
+      if (joined === null) throw new GencacheError('NOT_FOUND', 'not in the cache, and the policy CACHE_ONLY forbids generating it');
+      if (!('flight' in joined)) {
+        await push({ key, status: joined.status, delta: joined.record.output, index: 0, result: joined });
+        return stop();
       }
-      await new Promise<void>((resolve) => flight.waiters.add(resolve));
-    }
-    const { record, entry: stored, remote } = await flight.promise;
-    const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: stored?.expiresAt };
-    if (result.status === 'COALESCED') this.#saved(record);
-    yield { key, status: result.status, delta: record.output.slice(sent), index, result };
+      const { flight, status } = joined;
+      const release = this.#hold(flight, undefined);
+      let index = 0;
+      let read = 0;
+      /** Characters of the output this follower has received. */
+      let sent = 0;
+      try {
+        while (!flight.settled) {
+          if (read < flight.chunks.length) {
+            const delta = flight.chunks.slice(read).join('');
+            read = flight.chunks.length;
+            sent += delta.length;
+            await push({ key, status, delta, index: index++, result: undefined });
+          } else {
+            let wake!: () => void;
+            const woken = new Promise<void>((resolve) => flight.sleepers.add((wake = resolve)));
+            await Promise.race([woken, stop]);
+            flight.sleepers.delete(wake);
+          }
+          if (stopped) return release(true);
+        }
+        release(false);
+        const { record, entry: stored, remote } = await flight.promise;
+        const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: stored?.expiresAt };
+        if (result.status === 'COALESCED') this.#saved(record);
+        await push({ key, status: result.status, delta: record.output.slice(sent), index, result });
+        return stop();
+      } finally {
+        release(!flight.settled);
+      }
+    });
   }
 
   /** One request, given its cache entry: null when the cache had none, undefined when it was not read. */
@@ -388,11 +476,52 @@ export class GenerationService {
     const joined = this.#join(request, entry, options);
     if (joined === null || !('flight' in joined)) return joined;
     const { flight, status } = joined;
-    return flight.promise.then(({ record, entry, remote }) => {
-      const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt };
-      if (result.status === 'COALESCED') this.#saved(record);
-      return result;
-    });
+    const release = this.#hold(flight, options.signal);
+    return flight.promise.then(
+      ({ record, entry, remote }) => {
+        release(false);
+        const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt };
+        if (result.status === 'COALESCED') this.#saved(record);
+        return result;
+      },
+      (error: unknown) => {
+        release(false);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Counts a waiter of a flight until the returned function is called: with true when the waiter
+   * left before the flight ended, with false when the flight ended; only the first call counts. A
+   * waiter with a signal leaves when it aborts. The last waiter to leave cancels the flight under
+   * `abandoned: 'cancel'`.
+   */
+  #hold(flight: Flight, signal: AbortSignal | undefined): (left: boolean) => void {
+    flight.waiters++;
+    let held = true;
+    const release = (left: boolean) => {
+      if (!held) return;
+      held = false;
+      signal?.removeEventListener('abort', onAbort);
+      flight.waiters--;
+      if (left && flight.waiters === 0 && this.#abandoned === 'cancel' && !flight.settled) {
+        flight.abandoned = true;
+        this.#cancelFlight(flight, new GencacheError('GENERATION_CANCELLED', 'every client of this generation went away'));
+      }
+    };
+    const onAbort = () => release(true);
+    if (signal?.aborted) release(true);
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    return release;
+  }
+
+  /** Cancels a flight that has not ended: its waiters fail with `reason` at once. */
+  #cancelFlight(flight: Flight, reason: GencacheError): boolean {
+    if (flight.settled || flight.cancel.signal.aborted) return false;
+    this.#totals.cancelled++;
+    flight.cancel.abort(reason);
+    return true;
   }
 
   /**
@@ -447,6 +576,9 @@ export class GenerationService {
     }
     // Its promise is set below, once the flight exists for `generate` to record its task in.
     const flight: Flight = {
+      key: request.key,
+      model: request.model,
+      startedAt: this.#now(),
       store,
       ttlSeconds,
       promise: undefined as unknown as Promise<FlightResult>,
@@ -454,15 +586,32 @@ export class GenerationService {
       chunks: [],
       bytes: 0,
       settled: false,
-      waiters: new Set(),
+      sleepers: new Set(),
+      waiters: 0,
+      cancel: new AbortController(),
+      abandoned: false,
     };
+    const { signal } = flight.cancel;
     const generate = () => {
+      if (signal.aborted) return Promise.reject(signal.reason as Error);
       const { promise, task } = this.#queue.run(operation, () => this.#run(request, flight));
       flight.task = task;
       return promise;
     };
-    const flown = this.#coordinator !== undefined && store ? this.#coordinate(this.#coordinator, request.key, generate, reads) : generate();
-    flight.promise = flown.finally(() => {
+    const flown = this.#coordinator !== undefined && store ? this.#coordinate(this.#coordinator, flight, generate, reads) : generate();
+    // A cancelled flight fails its waiters at once, whatever it was doing: a queued generation
+    // leaves the queue, a running one is aborted (`generate`), a wait for another instance ends.
+    const cancelled = new Promise<never>((_resolve, reject) => {
+      signal.addEventListener(
+        'abort',
+        () => {
+          if (flight.task !== undefined) this.#queue.cancel(flight.task, signal.reason);
+          reject(signal.reason as Error);
+        },
+        { once: true },
+      );
+    });
+    flight.promise = Promise.race([flown, cancelled]).finally(() => {
       this.#flights.delete(request.key);
       flight.settled = true;
       wake(flight);
@@ -478,8 +627,10 @@ export class GenerationService {
    * coordinator says so (unless it was stored meanwhile), and otherwise waits for the instance
    * that does, then reads what it stored; a claim that lapses is looked at and made again.
    */
-  async #coordinate(coordinator: FlightCoordinator, key: string, generate: () => Promise<FlightResult>, reads: boolean): Promise<FlightResult> {
+  async #coordinate(coordinator: FlightCoordinator, flight: Flight, generate: () => Promise<FlightResult>, reads: boolean): Promise<FlightResult> {
+    const { key, cancel } = flight;
     for (;;) {
+      cancel.signal.throwIfAborted();
       const claim = await coordinator.claim(key);
       if (claim.kind === 'generate') {
         // Another instance may have stored it between this instance's lookup and its claim.
@@ -493,11 +644,13 @@ export class GenerationService {
           claim.release({ ok: true });
           return result;
         } catch (error) {
-          claim.release(outcomeOf(error));
+          // Abandoned here is not failed: the waiters elsewhere look, find nothing, and claim it.
+          claim.release(flight.abandoned ? { ok: true } : outcomeOf(error));
           throw error;
         }
       }
       const outcome = await claim.settled;
+      cancel.signal.throwIfAborted();
       if (outcome?.ok === false) throw new GencacheError(outcome.code, outcome.message);
       const stored = await this.#lookUp(key);
       if (stored !== undefined) return stored;
@@ -545,10 +698,13 @@ export class GenerationService {
         // Only for a chat: a prompt's record keeps its JSON as before.
         ...(request.chat && { messages: request.messages }),
       };
+      // Cancelled while the generator finished: its waiters have failed, nothing is stored.
+      flight.cancel.signal.throwIfAborted();
       this.#emit(request, started, undefined);
       return { record, entry: flight.store ? await this.#store(record, flight.ttlSeconds) : undefined };
     } catch (error) {
-      this.#totals.generationErrors++;
+      // A cancelled generation is counted as such, not as a failure of the generator.
+      if (!flight.cancel.signal.aborted) this.#totals.generationErrors++;
       this.#emit(request, started, error as GencacheError);
       throw error;
     }
@@ -577,6 +733,7 @@ export class GenerationService {
     // One controller for both the timeout and shutdown: a signal combined with a long-lived one
     // (AbortSignal.any) is kept by it on Node 20, one per generation, for the life of the process.
     if (this.#closed) return Promise.reject(this.#closed);
+    if (flight.cancel.signal.aborted) return Promise.reject(flight.cancel.signal.reason as Error);
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(new GencacheError('GENERATION_TIMEOUT', `the generator did not answer within ${this.#timeoutMs} ms`)),
@@ -584,6 +741,9 @@ export class GenerationService {
     );
     this.#running.add(controller);
     const { signal } = controller;
+    const cancelled = flight.cancel.signal;
+    const onCancel = () => controller.abort(cancelled.reason);
+    cancelled.addEventListener('abort', onCancel, { once: true });
     let open = true;
     const onDelta = (delta: string) => {
       if (!open || signal.aborted || delta.length === 0) return;
@@ -606,6 +766,7 @@ export class GenerationService {
           clearTimeout(timer);
           this.#running.delete(controller);
           signal.removeEventListener('abort', onAbort);
+          cancelled.removeEventListener('abort', onCancel);
         });
     });
   }
@@ -613,10 +774,10 @@ export class GenerationService {
 
 /** Calls the followers waiting on a flight, once each. */
 function wake(flight: Flight): void {
-  if (flight.waiters.size === 0) return;
-  const waiters = [...flight.waiters];
-  flight.waiters.clear();
-  for (const waiter of waiters) waiter();
+  if (flight.sleepers.size === 0) return;
+  const sleepers = [...flight.sleepers];
+  flight.sleepers.clear();
+  for (const sleeper of sleepers) sleeper();
 }
 
 /** Whether a policy serves from the cache when it can. */

@@ -2,6 +2,7 @@ import type { EntryOrder } from '../cache/entry-listing.js';
 import type { CacheSettings } from '../cache/settings.js';
 import type { CacheEntry, ClearResult } from '../cache/store.js';
 import type { Context } from '../context.js';
+import type { InFlightGeneration } from '../generation/service.js';
 import { badUserInput } from '../errors.js';
 import { builder } from './builder.js';
 import { Generation } from './generation.js';
@@ -94,6 +95,20 @@ export const CacheEntryRef = builder.objectRef<CacheEntry>('CacheEntry').impleme
   }),
 });
 
+const InFlightGenerationRef = builder.objectRef<InFlightGeneration>('InFlightGeneration').implement({
+  description: 'A generation in flight on this instance.',
+  fields: (t) => ({
+    key: t.id({ resolve: (flight) => flight.key }),
+    model: t.exposeString('model'),
+    startedAt: t.field({ type: 'DateTime', description: 'When the first request asked for it.', resolve: (flight) => new Date(flight.startedAt) }),
+    running: t.exposeBoolean('running', {
+      description: "Whether this instance's generator works on it: false while it waits for a generator slot, or while another instance generates it.",
+    }),
+    waiters: t.exposeInt('waiters', { description: 'Requests and streams waiting for it.' }),
+    chunks: t.exposeInt('chunks', { description: 'Pieces of text the generator streamed so far.' }),
+  }),
+});
+
 function logAdmin(context: Context, action: string, details: Record<string, unknown>): void {
   context.logger.info({ admin: action, ...details }, `admin: ${action}`);
 }
@@ -162,6 +177,12 @@ builder.queryFields((t) => ({
     },
     { name: 'CacheEntryEdge' },
   ),
+  inFlightGenerations: t.field({
+    type: [InFlightGenerationRef],
+    description: 'The generations in flight on this instance, oldest first. Admin.',
+    authScopes: admin,
+    resolve: (_root, _args, { service }) => service.inFlight(),
+  }),
   cacheEntry: t.field({
     type: CacheEntryRef,
     nullable: true,
@@ -221,6 +242,18 @@ builder.mutationFields((t) => ({
       const result = await context.cache.delete({ keys: keys?.map(String), model: model ?? undefined });
       logAdmin(context, 'evictCacheEntries', { keys: keys?.length, model, ...result });
       return result;
+    },
+  }),
+  cancelGeneration: t.field({
+    type: 'Boolean',
+    description:
+      'Cancels the generation in flight on this instance for a key: every request and stream waiting for it fails with GENERATION_CANCELLED, the generator is stopped, nothing is stored. False when none is in flight here. Admin.',
+    authScopes: admin,
+    args: { key: t.arg.id({ required: true }) },
+    resolve: (_root, { key }, context) => {
+      const cancelled = context.service.cancel(String(key));
+      logAdmin(context, 'cancelGeneration', { key: String(key), cancelled });
+      return cancelled;
     },
   }),
   resetCacheStats: t.field({

@@ -5,6 +5,7 @@ import type { ChatMessage as GenerationChatMessage } from '../generation/generat
 import { MAX_MESSAGES } from '../generation/limits.js';
 import type { GenerationInput as GenerationInputShape } from '../generation/request.js';
 import type { CachePolicy as CachePolicyValue, GenerationChunk as GenerationChunkValue, GenerationResult, LoadOptions } from '../generation/service.js';
+import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.js';
 
 export const CachePolicy = builder.enumType('CachePolicy', {
@@ -246,13 +247,20 @@ const GenerationChunk = builder.objectRef<GenerationChunkValue>('GenerationChunk
   }),
 });
 
-/** A stream's failure as an item, for the resolver to throw: a field error in that payload, then the end. */
-async function* failuresAsItems(chunks: AsyncGenerator<GenerationChunkValue, void, undefined>): AsyncGenerator<GenerationChunkValue | Error, void, undefined> {
-  try {
-    yield* chunks;
-  } catch (error) {
-    yield error instanceof Error ? error : new Error(String(error));
-  }
+/**
+ * A stream's failure as an item, for the resolver to throw: a field error in that payload, then
+ * the end. Returning it (the subscriber left) returns the stream at once.
+ */
+function failuresAsItems(chunks: AsyncIterableIterator<GenerationChunkValue>): AsyncIterableIterator<GenerationChunkValue | Error> {
+  return new Repeater<GenerationChunkValue | Error>(async (push, stop) => {
+    void stop.then(() => chunks.return?.());
+    try {
+      for await (const chunk of chunks) await push(chunk);
+    } catch (error) {
+      await push(error instanceof Error ? error : new Error(String(error)));
+    }
+    stop();
+  });
 }
 
 builder.subscriptionFields((t) => ({

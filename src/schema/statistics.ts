@@ -38,6 +38,9 @@ export const CacheStats = builder.objectRef<GenerationStats>('CacheStats').imple
     expirations: t.exposeInt('expirations'),
     generations: t.exposeInt('generations', { description: 'Generator calls started.' }),
     generationErrors: t.exposeInt('generationErrors', { description: 'Generator calls that failed or timed out.' }),
+    cancelled: t.exposeInt('cancelled', {
+      description: 'Generations cancelled: by cancelGeneration, or, with ABANDONED_GENERATIONS=cancel, when every client of one went away. Nothing of them is stored.',
+    }),
     inFlight: t.exposeInt('inFlight', { description: 'Generations running now.' }),
     queued: t.exposeInt('queued', { description: 'Generations waiting for a generator slot.' }),
     savedMs: t.exposeFloat('savedMs', { description: 'Generator time that hits saved.' }),
