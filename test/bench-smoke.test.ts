@@ -21,6 +21,14 @@ interface SmokeResults {
     storm: { generatorCalls: number; expectedGeneratorCalls: number; failures: number };
     redisKeysLeft: number;
   };
+  streaming: {
+    subscribers: number;
+    generatorCalls: number;
+    expectedGeneratorCalls: number;
+    correct: number;
+    expectedCorrect: number;
+    perRound: { statuses: string[] }[];
+  };
 }
 
 /**
@@ -44,6 +52,7 @@ describe('npm run bench -- --smoke', () => {
     expect(code, stderr).toBe(0);
     expect(stdout).toContain('hit path: gencache vs bare Yoga (defaults)');
     expect(stdout).toContain('hit path: gencache vs Mercurius + mercurius-cache');
+    expect(stdout).toContain('streaming: generator calls');
     // Both ends say that the figures mean nothing.
     expect(stderr).toMatch(/SMOKE RUN.*figures mean nothing/);
     expect(stdout).toMatch(/SMOKE RUN.*figures mean nothing/);
@@ -71,6 +80,13 @@ describe('npm run bench -- --smoke', () => {
     expect(memory.entries).toBe(1000);
     expect(memory.reportedBytes).toBeGreaterThan(1000 * 1000);
     expect(latencyMs.miss.p50).toBeGreaterThanOrEqual(5);
+    // Streaming: one generation a round, followed by every subscriber to the stored output.
+    const { streaming } = results;
+    expect(streaming.subscribers).toBe(10);
+    expect(streaming.generatorCalls).toBe(streaming.expectedGeneratorCalls);
+    expect(streaming.correct).toBe(streaming.expectedCorrect);
+    expect(streaming.expectedCorrect).toBe(10);
+    expect(streaming.perRound[0]!.statuses).toContain('MISS');
     // The shared tier (CI runs Redis; elsewhere the section may skip, saying why).
     const { sharedTier } = results;
     if (sharedTier.skipped === undefined) {

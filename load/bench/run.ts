@@ -7,10 +7,12 @@
  * temporary folder, never over the committed results. `--out <file>` writes the JSON elsewhere.
  * `--soak [--soak-seconds N]` runs the soak instead (./soak.ts): minutes of mixed and hostile
  * traffic against a server with small cache bounds, every answer classified; it writes JSON only
- * with `--out`. `--only hit` and `--only shared` run one section and print its figures as JSON,
- * writing nothing. The shared-tier section needs Redis (REDIS_URL, else redis://127.0.0.1:6379)
- * and is skipped, saying so, when it does not answer; every other section measures one instance
- * alone, whatever REDIS_URL the shell has.
+ * with `--out`. `--only hit`, `--only shared` and `--only streaming` run one section and print
+ * its figures as JSON, writing nothing. The shared-tier section needs Redis (REDIS_URL, else
+ * redis://127.0.0.1:6379) and is skipped, saying so, when it does not answer; every other section
+ * measures one instance alone, whatever REDIS_URL the shell has. The streaming section
+ * (./streaming.ts) serves from this process, so that the generator's pieces and their arrival at
+ * the subscribers are timed on one clock.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -31,18 +33,20 @@ import { GenerationDocument, GenerationOutputDocument, GenerationsDocument } fro
 import { createLogger } from '../../src/logger.js';
 import { seededRandom } from './seeded-random.js';
 import type { Variant } from './server.js';
+import { streamingSection, type StreamingResults } from './streaming.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
 const outIndex = args.indexOf('--out');
 /**
- * `--only hit` runs the hit-path section alone, `--only shared` the shared-tier section; either
- * prints its figures and writes nothing: for working on one path.
+ * `--only hit` runs the hit-path section alone, `--only shared` the shared-tier section,
+ * `--only streaming` the streaming section; each prints its figures and writes nothing: for
+ * working on one path.
  */
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
-if (only !== undefined && only !== 'hit' && only !== 'shared') {
-  process.stderr.write(`--only takes hit or shared, got ${only ?? 'nothing'}\n`);
+if (only !== undefined && only !== 'hit' && only !== 'shared' && only !== 'streaming') {
+  process.stderr.write(`--only takes hit, shared or streaming, got ${only ?? 'nothing'}\n`);
   process.exit(2);
 }
 const soak = args.includes('--soak');
@@ -76,6 +80,7 @@ const SCALE = smoke
       memoryEntries: 1000,
       sharedPool: 100,
       storm: { prompts: 3, perInstance: 5, storms: 1 },
+      streaming: { subscribers: 10, rounds: 1, warmUpRounds: 0, words: 40, latencyMs: 200 },
     }
   : {
       seconds: 4,
@@ -86,6 +91,7 @@ const SCALE = smoke
       memoryEntries: 10_000,
       sharedPool: 256,
       storm: { prompts: 16, perInstance: 25, storms: 3 },
+      streaming: { subscribers: 100, rounds: 5, warmUpRounds: 1, words: 200, latencyMs: 2000 },
     };
 const GENERATOR_LATENCY_MS = smoke ? 5 : 50;
 const GENERATOR_CONCURRENCY = 4;
@@ -883,6 +889,7 @@ async function sharedTier() {
 
 async function main() {
   const started = Date.now();
+  if (only === 'streaming') return onlyStreaming();
   compileServers();
   if (only === 'shared') return onlySharedTier();
   progress(
@@ -910,29 +917,31 @@ async function main() {
   ];
   let sections;
   try {
-    progress('[1/7] hit-path throughput');
+    progress('[1/8] hit-path throughput');
     const hit = await hitPath(gencache, withoutLane, bare, tuned, mercurius);
     if (only === 'hit') {
       process.stdout.write(`${JSON.stringify(hit, null, 2)}\n`);
       return;
     }
-    progress('[2/7] speedup at a 70% repeat share');
+    progress('[2/8] speedup at a 70% repeat share');
     const repeat = await speedup(gencache, uncached);
-    progress('[3/7] coalescing');
+    progress('[3/8] coalescing');
     const coalesce = await coalescing(gencache);
-    progress('[4/7] against whole-response caching');
+    progress('[4/8] against whole-response caching');
     const response = await againstResponseCache(gencache, responseCache);
-    progress('[5/7] memory accounting');
+    progress('[5/8] memory accounting');
     const memory = memoryAccounting();
-    progress('[6/7] miss latency');
+    progress('[6/8] miss latency');
     const misses = await missLatency(gencache);
     sections = { hit, repeat, coalesce, response, memory, misses };
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
   }
   // With the servers of the sections before stopped: this one starts its own.
-  progress('[7/7] shared tier (Redis)');
+  progress('[7/8] shared tier (Redis)');
   const shared = await sharedTier();
+  progress('[8/8] streaming subscribers');
+  const streaming = await streamingSubscribers();
   const { hit, repeat, coalesce, response, memory, misses } = sections;
   const results = {
     date: new Date().toISOString(),
@@ -945,6 +954,7 @@ async function main() {
     memory,
     latencyMs: { hit: hit.hitLatencyMs, miss: misses },
     sharedTier: shared,
+    streaming,
     durationSeconds: round((Date.now() - started) / 1000, 1),
   };
   const outFile = resultsFile();
@@ -953,6 +963,7 @@ async function main() {
   printTable(results);
   process.stdout.write(smoke ? `\nwrote ${outFile} (smoke run: its figures mean nothing)\n` : `\nwrote ${outFile}\n`);
   failUnlessStormHeld(shared);
+  failUnlessStreamingHeld(streaming);
 }
 
 /** `--only shared`: the shared-tier section alone; its figures as JSON, then its rows. */
@@ -962,6 +973,32 @@ async function onlySharedTier() {
   process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), smoke, machine: machine(), sharedTier: shared }, null, 2)}\n`);
   printRows([['measure', 'figure', 'target', ''], ...sharedTierRows(shared)]);
   failUnlessStormHeld(shared);
+}
+
+/**
+ * 8. Streaming: SCALE.streaming.subscribers subscribers of generationStream to one new prompt a
+ * round, half over graphql-ws and half over SSE, half of them joining over the first half of the
+ * generation (./streaming.ts).
+ */
+function streamingSubscribers(): Promise<StreamingResults> {
+  return streamingSection({ ...SCALE.streaming, joinSpread: 0.5, progress });
+}
+
+/** `--only streaming`: the streaming section alone; its figures as JSON, then its rows. */
+async function onlyStreaming() {
+  progress(`gencache benchmark, streaming only${smoke ? ' (SMOKE RUN: its figures mean nothing)' : ''}: server and clients in this process${pinned ? ', on core 1' : ''}`);
+  const streaming = await streamingSubscribers();
+  process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), smoke, machine: machine(), streaming }, null, 2)}\n`);
+  printRows([['measure', 'figure', 'target', ''], ...streamingRows(streaming)]);
+  failUnlessStreamingHeld(streaming);
+}
+
+/** The section fails the run when a round ran the generator more than once, or a subscriber's text was wrong. */
+function failUnlessStreamingHeld(streaming: StreamingResults): void {
+  if (streaming.holds) return;
+  throw new Error(
+    `streaming FAILED: ${streaming.generatorCalls} generator calls for ${streaming.expectedGeneratorCalls} rounds; ${streaming.correct} of ${streaming.expectedCorrect} subscribers got the stored output${streaming.errors.length > 0 ? `; errors: ${streaming.errors.join(' | ')}` : ''}`,
+  );
 }
 
 /** The section fails the run when the storm ran the generator more than once a prompt (or erred). */
@@ -1029,6 +1066,22 @@ function sharedTierRows(shared: Awaited<ReturnType<typeof sharedTier>>): Row[] {
   ];
 }
 
+function streamingRows(streaming: StreamingResults): Row[] {
+  const { subscribers, words, generatorLatencyMs, toLastSubscriberMs, deliveryMs, lateJoinerFirstChunkMs } = streaming;
+  return [
+    [
+      'streaming: generator calls',
+      `${streaming.generatorCalls} for ${streaming.expectedGeneratorCalls} rounds (${streaming.warmUpRounds} of warm-up) of ${subscribers} subscribers (${streaming.transports['graphql-ws']} graphql-ws, ${streaming.transports.sse} SSE; ${streaming.lateJoiners} late)`,
+      `= ${streaming.expectedGeneratorCalls}`,
+      mark(streaming.generatorCalls === streaming.expectedGeneratorCalls),
+    ],
+    ['  deltas adding up to the stored output', `${streaming.correct} of ${streaming.expectedCorrect}`, `= ${streaming.expectedCorrect}`, mark(streaming.correct === streaming.expectedCorrect)],
+    ['  a piece to the last subscriber p50 / p99', `${toLastSubscriberMs.p50} / ${toLastSubscriberMs.p99} ms (${words} words over ${generatorLatencyMs} ms)`, '', ''],
+    ['  every delivery p50 / p99', `${deliveryMs.p50} / ${deliveryMs.p99} ms (graphql-ws ${streaming.graphqlWsDeliveryMs.p50} / ${streaming.graphqlWsDeliveryMs.p99}, SSE ${streaming.sseDeliveryMs.p50} / ${streaming.sseDeliveryMs.p99})`, '', ''],
+    ['  a late joiner\'s first chunk p50 / p99', `${lateJoinerFirstChunkMs.p50} / ${lateJoinerFirstChunkMs.p99} ms after subscribing`, '', ''],
+  ];
+}
+
 function printRows(rows: readonly Row[]): void {
   const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
   for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}\n`);
@@ -1042,6 +1095,7 @@ function printTable(results: {
   memory: ReturnType<typeof memoryAccounting>;
   latencyMs: { hit: { p50: number; p99: number }; miss: { p50: number; p99: number } };
   sharedTier: Awaited<ReturnType<typeof sharedTier>>;
+  streaming: StreamingResults;
 }) {
   const { hitPath: hit, speedup: repeat, coalescing: coalesce, responseCache: response, memory, latencyMs } = results;
   const { targets } = hit;
@@ -1062,6 +1116,7 @@ function printTable(results: {
     ['latency of hits p50 / p99', `${latencyMs.hit.p50} / ${latencyMs.hit.p99} ms (50 connections)`, '', ''],
     ['latency of misses p50 / p99', `${latencyMs.miss.p50} / ${latencyMs.miss.p99} ms (generator ${GENERATOR_LATENCY_MS} ms)`, '', ''],
     ...sharedTierRows(results.sharedTier),
+    ...streamingRows(results.streaming),
   ];
   const smokeNotice = `SMOKE RUN: every section ran for a moment, unpinned, with a ${GENERATOR_LATENCY_MS} ms generator (${STORM_GENERATOR_LATENCY_MS} ms in the storm), to check that the benchmark works. These figures mean nothing; npm run bench measures.\n`;
   process.stdout.write('\n');
