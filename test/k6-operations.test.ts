@@ -39,7 +39,7 @@ describe('the documents the k6 scripts send', () => {
         .flatMap((file) => [...readFileSync(resolve(K6_DIR, file), 'utf8').matchAll(/\b(?:operation|document)\('(\w+)'/g)].map((match) => match[1]!)),
     );
 
-    expect([...sent].sort()).toEqual(['CacheConfig', 'CacheStatsLive', 'ClearCache', 'DuplicatesInOneOperation', 'Generation', 'UpdateCacheConfig']);
+    expect([...sent].sort()).toEqual(['CacheConfig', 'CacheStatsLive', 'ClearCache', 'DuplicatesInOneOperation', 'Generation', 'GenerationStream', 'UpdateCacheConfig']);
     for (const name of sent) expect(operationNames).toContain(name);
   });
 });
