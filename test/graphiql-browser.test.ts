@@ -25,13 +25,21 @@ async function editorText(page: Page, editor: Locator): Promise<string> {
 }
 
 /**
- * Records in the page when the query editor first shows the example query, in milliseconds from
- * the start of the navigation, checked every frame. A string: a compiled function could call
- * helpers of the test's module, which the page does not have.
+ * Records in the page, in milliseconds from the start of the navigation, when the query editor is
+ * up with the example's tab (`__editorUpAt`), and when it first shows the example query
+ * (`__editorReadyAt`), checked every 20 ms. A string: a compiled function could call helpers of
+ * the test's module, which the page does not have.
+ *
+ * A reload waits for the first only: GraphiQL 5, reloaded before anything wrote its editor
+ * storage keys (they are written on edits), opens an empty `<untitled>` tab beside the restored
+ * one (graphql/graphiql#4472), which a busy machine shows.
  */
 const RECORD_EDITOR_READY = `(() => {
   const check = () => {
-    const text = document.querySelector('.graphiql-query-editor .view-lines')?.textContent ?? '';
+    const editor = document.querySelector('.graphiql-query-editor .view-lines');
+    const tabs = document.querySelector('.graphiql-tabs')?.textContent ?? '';
+    if (editor && tabs.includes('Example')) window.__editorUpAt ??= performance.now();
+    const text = editor?.textContent ?? '';
     if (text.replace(/\\s/g, ' ').includes('Write a haiku about caching')) window.__editorReadyAt = performance.now();
     else setTimeout(check, 20);
   };
@@ -40,7 +48,7 @@ const RECORD_EDITOR_READY = `(() => {
 })()`;
 
 interface PageTimings {
-  /** From the start of the navigation: the editor shows the example query. */
+  /** From the start of the navigation: the editor shows the example query, or is up (see RECORD_EDITOR_READY). */
   readonly editorReady: number;
   readonly responseEnd: number;
   readonly domContentLoaded: number;
@@ -50,13 +58,14 @@ interface PageTimings {
   readonly decodedBodySize: number;
 }
 
-/** Waits for the editor to show the example query; the navigation's timings. */
-async function timingsOf(page: Page): Promise<PageTimings> {
-  await page.waitForFunction('window.__editorReadyAt !== undefined', undefined, { timeout: 60_000 });
+/** Waits for the editor to show the example query (`ready`), or to be up; the navigation's timings. */
+async function timingsOf(page: Page, mark: 'ready' | 'up' = 'ready'): Promise<PageTimings> {
+  const name = mark === 'ready' ? '__editorReadyAt' : '__editorUpAt';
+  await page.waitForFunction(`window.${name} !== undefined`, undefined, { timeout: 60_000 });
   return page.evaluate(`(() => {
     const navigation = performance.getEntriesByType('navigation')[0];
     return {
-      editorReady: Math.round(window.__editorReadyAt),
+      editorReady: Math.round(window.${name}),
       responseEnd: Math.round(navigation.responseEnd),
       domContentLoaded: Math.round(navigation.domContentLoadedEventEnd),
       transferSize: navigation.transferSize,
@@ -149,7 +158,7 @@ describe.skipIf(!chromiumPresent)(`GraphiQL in Chromium${chromiumPresent ? '' : 
       const response = (await page.goto(server.url))!;
       const firstView = await timingsOf(page);
       const reloaded = (await page.reload())!;
-      const reload = await timingsOf(page);
+      const reload = await timingsOf(page, 'up');
 
       const acceptEncoding = (await response.request().allHeaders())['accept-encoding'];
       const { 'content-encoding': contentEncoding, etag } = await response.allHeaders();
@@ -157,7 +166,7 @@ describe.skipIf(!chromiumPresent)(`GraphiQL in Chromium${chromiumPresent ? '' : 
         `GraphiQL in Chromium: editor ready ${firstView.editorReady} ms after navigation start ` +
           `(response end ${firstView.responseEnd} ms, DOMContentLoaded ${firstView.domContentLoaded} ms), ` +
           `${firstView.encodedBodySize} bytes of ${contentEncoding} for ${firstView.decodedBodySize} of page ` +
-          `(Accept-Encoding: ${acceptEncoding}); on reload, revalidated: ${reload.editorReady} ms, ${reload.transferSize} bytes transferred`,
+          `(Accept-Encoding: ${acceptEncoding}); on reload, revalidated: editor up ${reload.editorReady} ms, ${reload.transferSize} bytes transferred`,
       );
       expect(['br', 'gzip']).toContain(contentEncoding);
       expect(firstView.encodedBodySize).toBeLessThan(firstView.decodedBodySize / 3);
