@@ -105,6 +105,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   });
   const statsFeed = new StatsFeed<GenerationStats>(() => service.stats());
   fleet?.publishStats(() => service.stats());
+  fleet?.onCancel((key) => service.cancel(key));
   const metrics = createMetrics({ service, cache, defaultMetrics: overrides.defaultMetrics, sharedTier: fleet?.link, generator });
   const detachLogs = logServiceEvents(service, cache, logger);
   const graphql = createGraphQlServer({
@@ -122,6 +123,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     instanceId: config.instanceId,
     cacheEvents: fleet?.events,
     fleetStats: fleet?.stats,
+    cancelGeneration:
+      fleet &&
+      ((key: string) => {
+        fleet.announceCancel(key);
+        return service.cancel(key);
+      }),
     trustedDocuments: config.trustedDocuments,
     metrics: metrics.registry,
     plugins: overrides.plugins,

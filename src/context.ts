@@ -26,6 +26,11 @@ export interface ContextDependencies {
   readonly cacheEvents?: EventEmitter<{ event: [CacheEvent & { readonly instance?: string }] }>;
   /** The statistics of every instance summed; undefined when this one is alone. */
   readonly fleetStats?: (() => Promise<FleetStats>) | undefined;
+  /**
+   * Cancels the generation in flight for a key: true when it was in flight here. @default this
+   * instance's (`service.cancel`); in a fleet, every instance's
+   */
+  readonly cancelGeneration?: ((key: string) => boolean) | undefined;
   /** UTF-8 bytes of the outputs one response may carry. @default 32 MiB */
   readonly maxResponseBytes?: number;
 }
@@ -34,8 +39,9 @@ export interface ContextDependencies {
 export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 2 ** 20;
 
 /** What each operation's resolvers see. */
-export interface Context extends Omit<ContextDependencies, 'authenticate' | 'maxResponseBytes' | 'instanceId' | 'cacheEvents'> {
+export interface Context extends Omit<ContextDependencies, 'authenticate' | 'maxResponseBytes' | 'instanceId' | 'cacheEvents' | 'cancelGeneration'> {
   readonly instanceId: string;
+  cancelGeneration(key: string): boolean;
   readonly cacheEvents: NonNullable<ContextDependencies['cacheEvents']>;
   /** Whether this operation may use the admin surface; worked out on first use. */
   adminAccess(): AdminAccess;
@@ -81,7 +87,7 @@ class CountingPromiseMap<V> extends Map<string, V> {
  * the client's departure (`departure`) only when a load waits for a generation.
  */
 export function createContext(
-  { service, cache, statsFeed, logger, authenticate, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES, instanceId = 'local', cacheEvents = cache.events, fleetStats }: ContextDependencies,
+  { service, cache, statsFeed, logger, authenticate, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES, instanceId = 'local', cacheEvents = cache.events, fleetStats, cancelGeneration = (key) => service.cancel(key) }: ContextDependencies,
   credentials: () => AdminCredentials,
   departure: () => AbortSignal | undefined = () => undefined,
 ): Context {
@@ -98,6 +104,7 @@ export function createContext(
     instanceId,
     cacheEvents,
     fleetStats,
+    cancelGeneration,
     adminAccess: () => (access ??= authenticate(credentials())),
     cacheReport: undefined,
     load(request, options) {

@@ -139,7 +139,7 @@ function credentialsOf({ request, req, connectionParams }: Partial<YogaInitialCo
  * listens.
  */
 export function createGraphQlServer(options: GraphQlServerDependencies): GraphQlServer {
-  const { service, cache, statsFeed, logger, generator, adminToken, maxResponseBytes, readyRequiresGenerator = false, instanceId, cacheEvents, fleetStats, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, trustedDocuments = { enabled: false, adminBypass: false }, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
+  const { service, cache, statsFeed, logger, generator, adminToken, maxResponseBytes, readyRequiresGenerator = false, instanceId, cacheEvents, fleetStats, cancelGeneration, corsOrigins = [], maxSubscriptions = DEFAULT_MAX_SUBSCRIPTIONS, maxGenerationsPerOperation = DEFAULT_MAX_GENERATIONS_PER_OPERATION, trustedDocuments = { enabled: false, adminBypass: false }, metrics, plugins = [], fastLane = true, compileQueries = true } = options;
   const dependencies: ContextDependencies = {
     service,
     cache,
@@ -149,6 +149,7 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
     instanceId,
     cacheEvents,
     fleetStats,
+    cancelGeneration,
     authenticate: createAdminAuthenticator(adminToken),
   };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) =>

@@ -5,6 +5,7 @@ import {
   CacheEventsDocument,
   CacheStatsDocument,
   CacheStatsLiveDocument,
+  CancelGenerationDocument,
   ClearCacheDocument,
   EvictCacheEntriesDocument,
   GenerationDocument,
@@ -143,6 +144,31 @@ describe.skipIf(redisSkipReason !== undefined)('a generation abandoned on one in
     expect(b.generator.calls).toHaveLength(1);
     expect(a.service.stats()).toMatchObject({ cancelled: 1, entries: 0 });
     expect(b.service.stats()).toMatchObject({ cancelled: 0, generationErrors: 0, entries: 1 });
+  });
+});
+
+describe.skipIf(redisSkipReason !== undefined)('cancelGeneration in a fleet', () => {
+  it('on the instance that waits, cancels the generation on the one that generates: the waiters of both fail, nothing is stored', async () => {
+    const env = { ...fleetEnv(), ADMIN_TOKEN: TOKEN };
+    const a = createHarness({ env });
+    const b = createHarness({ env });
+    await Promise.all([a.connected, b.connected]);
+    a.generator.behaviour = { kind: 'held', release: new Promise(() => {}) };
+    const input = { prompt: 'cancelled from B' };
+    const onA = a.execute(GenerationDocument, { input });
+    await expect.poll(() => a.generator.calls.length).toBe(1);
+    const onB = b.execute(GenerationDocument, { input });
+    await expect.poll(() => b.service.inFlight().map(({ running }) => running)).toEqual([false]);
+
+    const cancelled = await b.execute(CancelGenerationDocument, { key: b.service.inFlight()[0]!.key }, ADMIN);
+
+    expect(dataOf(cancelled).cancelGeneration).toBe(true);
+    expect(errorCodes(await onB)).toEqual(['GENERATION_CANCELLED']);
+    expect(errorCodes(await onA)).toEqual(['GENERATION_CANCELLED']);
+    expect(a.service.inFlight()).toEqual([]);
+    expect(b.generator.calls).toHaveLength(0);
+    expect(a.service.stats()).toMatchObject({ cancelled: 1, generationErrors: 0, entries: 0 });
+    expect(b.service.stats()).toMatchObject({ cancelled: 1, entries: 0 });
   });
 });
 

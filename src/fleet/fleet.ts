@@ -43,6 +43,10 @@ export interface Fleet {
   publishStats(own: () => GenerationStats): void;
   /** This instance's statistics summed with those of the others. */
   stats(): Promise<FleetStats>;
+  /** Tells the other instances to cancel their generation of a key (an administrator's cancelGeneration). */
+  announceCancel(key: string): void;
+  /** Calls `cancel` with each key another instance announces. */
+  onCancel(cancel: (key: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -104,6 +108,12 @@ export function createFleet(options: FleetOptions, local: MemoryStore, logger: L
     stats: () => {
       if (board === undefined) throw new Error('fleet statistics are read before they are published');
       return board.read();
+    },
+    announceCancel: (key) => bus.publish<Message<string>>('cancels', { from: self, body: key }),
+    onCancel: (cancel) => {
+      bus.subscribe<Message<string>>('cancels', ({ from, body }) => {
+        if (from !== self && typeof body === 'string') cancel(body);
+      });
     },
     close: async () => {
       board?.stop();

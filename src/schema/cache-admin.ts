@@ -247,11 +247,11 @@ builder.mutationFields((t) => ({
   cancelGeneration: t.field({
     type: 'Boolean',
     description:
-      'Cancels the generation in flight on this instance for a key: every request and stream waiting for it fails with GENERATION_CANCELLED, the generator is stopped, nothing is stored. False when none is in flight here. Admin.',
+      'Cancels the generation in flight for a key, on every instance: every request and stream waiting for it fails with GENERATION_CANCELLED, the generator is stopped, nothing is stored. False when none is in flight on this instance (the others are told all the same). Admin.',
     authScopes: admin,
     args: { key: t.arg.id({ required: true }) },
     resolve: (_root, { key }, context) => {
-      const cancelled = context.service.cancel(String(key));
+      const cancelled = context.cancelGeneration(String(key));
       logAdmin(context, 'cancelGeneration', { key: String(key), cancelled });
       return cancelled;
     },
