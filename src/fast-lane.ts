@@ -25,7 +25,8 @@ import type { GencacheYoga, ServerContext } from './yoga.js';
  * never to act on the lane's requests, turns the lane off, so that it never silently misses a
  * request. The request Yoga sees has no abort signal tied to the
  * connection; a streamed answer (SSE) still stops when the client goes away, as the writer
- * cancels its body. test/fast-lane.test.ts sends every case to a server with the lane and one
+ * cancels its body, and a client that leaves while its generation runs is seen from node's
+ * response, as for Yoga's own requests (src/client-departure.ts). test/fast-lane.test.ts sends every case to a server with the lane and one
  * without and compares the raw responses.
  */
 export interface FastLane {

@@ -1,11 +1,11 @@
 import type { GraphQLResolveInfo } from 'graphql';
+import { Repeater } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import { badUserInput, GencacheError } from '../errors.js';
 import type { ChatMessage as GenerationChatMessage } from '../generation/generator.js';
 import { MAX_MESSAGES } from '../generation/limits.js';
 import type { GenerationInput as GenerationInputShape } from '../generation/request.js';
 import type { CachePolicy as CachePolicyValue, GenerationChunk as GenerationChunkValue, GenerationResult, LoadOptions } from '../generation/service.js';
-import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.js';
 
 export const CachePolicy = builder.enumType('CachePolicy', {
