@@ -205,7 +205,7 @@ const environmentSchema = z.object({
   TRUSTED_DOCUMENTS: flag.default(false),
   READY_REQUIRES_GENERATOR: flag.default(false),
   TRUSTED_DOCUMENTS_ADMIN_BYPASS: flag.default(false),
-  // Variables of features still to come: refused rather than accepted and ignored.
+  // The fleet (see src/fleet): the shared tier and single-flight across instances, and warm restarts.
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
   CACHE_NAMESPACE: z
     .string()

@@ -49,12 +49,7 @@ const generate = (instance: Instance, prompt: string) => postOperation(fetch, in
 /** The keys of a Redis matching a pattern, walked with SCAN. */
 async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
   const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
+  for await (const keys of redis.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) found.push(...keys);
   return found;
 }
 

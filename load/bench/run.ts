@@ -590,27 +590,20 @@ async function connectRedis(url: string): Promise<Redis | undefined> {
   return undefined;
 }
 
-/** Removes every key under the prefix, walked with SCAN (never KEYS) and removed with UNLINK; how many. */
+/** The keys under the prefix, a batch at a time, walked with SCAN (never KEYS). */
+const keysUnder = (redis: Redis, prefix: string) => redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>;
+
+/** Removes every key under the prefix with UNLINK; how many. */
 async function removeKeys(redis: Redis, prefix: string): Promise<number> {
   let removed = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  for await (const keys of keysUnder(redis, prefix)) if (keys.length > 0) removed += await redis.unlink(...keys);
   return removed;
 }
 
-/** Keys under the prefix, by SCAN. */
+/** Keys under the prefix. */
 async function countKeys(redis: Redis, prefix: string): Promise<number> {
   let count = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    count += keys.length;
-  } while (cursor !== '0');
+  for await (const keys of keysUnder(redis, prefix)) count += keys.length;
   return count;
 }
 

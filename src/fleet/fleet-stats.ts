@@ -72,16 +72,13 @@ export class FleetStatsBoard {
     if (!this.#link.up) return sumStats(own, []);
     const others: GenerationStats[] = [];
     try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await this.#link.client.scan(cursor, 'MATCH', `${this.#prefix}*`, 'COUNT', SCAN_COUNT);
-        cursor = next;
+      for await (const keys of this.#link.client.scanStream({ match: `${this.#prefix}*`, count: SCAN_COUNT }) as AsyncIterable<string[]>) {
         const theirs = keys.filter((key) => key !== this.#prefix + this.#instanceId);
         if (theirs.length === 0) continue;
         for (const value of await this.#link.client.mget(theirs)) {
           if (value !== null) others.push(JSON.parse(value) as GenerationStats);
         }
-      } while (cursor !== '0');
+      }
     } catch (error) {
       this.#link.failed(error);
       return sumStats(own, []);

@@ -115,15 +115,12 @@ export class RedisSharedTier implements SharedTier {
   /** Applies `step` to each batch of the namespace's entry keys (SCAN), adding up what it removed. */
   async #walk(step: (batch: string[]) => Promise<{ removed: number; freedBytes: number }>) {
     const total = { removed: 0, freedBytes: 0, complete: true };
-    let cursor = '0';
     try {
-      do {
-        const [next, batch] = await this.#link.client.scan(cursor, 'MATCH', `${escapeGlob(this.#prefix)}*`, 'COUNT', SCAN_COUNT);
-        cursor = next;
+      for await (const batch of this.#link.client.scanStream({ match: `${escapeGlob(this.#prefix)}*`, count: SCAN_COUNT }) as AsyncIterable<string[]>) {
         const { removed, freedBytes } = await step(batch);
         total.removed += removed;
         total.freedBytes += freedBytes;
-      } while (cursor !== '0');
+      }
     } catch (error) {
       this.#link.failed(error);
       total.complete = false;

@@ -41,12 +41,9 @@ export function fleetEnv(namespace = `gencache:test:${randomUUID()}:`): Record<s
 async function removeNamespace(namespace: string): Promise<void> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}*`, 'COUNT', 500);
-      cursor = next;
+    for await (const keys of redis.scanStream({ match: `${namespace}*`, count: 500 }) as AsyncIterable<string[]>) {
       if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    }
   } finally {
     redis.disconnect();
   }
