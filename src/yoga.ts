@@ -149,7 +149,8 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
     instanceId,
     cacheEvents,
     fleetStats,
-    cancelGeneration,
+    // Made once here, not per operation by createContext's default.
+    cancelGeneration: cancelGeneration ?? ((key) => service.cancel(key)),
     authenticate: createAdminAuthenticator(adminToken),
   };
   const contextOf = (sources: Partial<YogaInitialContext> & ServerContext) =>

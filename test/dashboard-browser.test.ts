@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DashboardSettings } from '../src/dashboard/client.js';
 import { CacheConfigDocument, CacheStatsDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { DASHBOARD_CSP } from '../src/plugins/use-dashboard.js';
-import { chromiumPresent, chromiumSkipReason, launchLoopbackChromium } from './helpers/chromium.js';
+import { chromiumPresent, chromiumSkipReason, isolatedContext, launchLoopbackChromium, type IsolatedContext } from './helpers/chromium.js';
 import { createHarness, dataOf, listen, postOperation, serve, type Harness, type Listening } from './helpers/harness.js';
 
 const TOKEN = 'a-dashboard-admin-token';
@@ -186,34 +186,15 @@ describe.skipIf(!chromiumPresent)(`the dashboard in Chromium${chromiumPresent ? 
     await server?.close();
   });
 
-  interface Opened {
-    readonly context: BrowserContext;
+  interface Opened extends IsolatedContext {
     readonly page: Page;
     /** Script errors, and the console's errors (a refused resource, a CSP violation among them). */
     readonly problems: string[];
-    /** Every request of the page, and those outside 127.0.0.1, which were refused. */
-    readonly requested: string[];
-    readonly blocked: string[];
-  }
-
-  /** A new context whose every request outside 127.0.0.1 is refused; both kinds are noted. */
-  async function isolatedContext(viewport: { width: number; height: number }) {
-    const context = await browser.newContext({ viewport });
-    const requested: string[] = [];
-    const blocked: string[] = [];
-    await context.route('**/*', (route) => {
-      const target = new URL(route.request().url());
-      requested.push(`${route.request().method()} ${target.href}`);
-      if (target.hostname === '127.0.0.1') return route.continue();
-      blocked.push(target.href);
-      return route.abort('blockedbyclient');
-    });
-    return { context, requested, blocked };
   }
 
   /** The dashboard, in an isolated context. */
   async function openDashboard(viewport: { width: number; height: number }): Promise<Opened> {
-    const { context, requested, blocked } = await isolatedContext(viewport);
+    const { context, requested, blocked } = await isolatedContext(browser, { viewport });
     const page = await context.newPage();
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
@@ -303,7 +284,7 @@ describe.skipIf(!chromiumPresent)(`the dashboard in Chromium${chromiumPresent ? 
   }, 90_000);
 
   it("opens from the link in GraphiQL's title", async () => {
-    const { context, requested, blocked } = await isolatedContext({ width: 1280, height: 800 });
+    const { context, requested, blocked } = await isolatedContext(browser, { viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
     await page.goto(server.url);
     const link = page.locator('a[href="/dashboard"]', { hasText: 'dashboard' });

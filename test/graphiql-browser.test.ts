@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { print } from 'graphql';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPresent, chromiumSkipReason, launchLoopbackChromium } from './helpers/chromium.js';
+import { chromiumPresent, chromiumSkipReason, isolatedContext, launchLoopbackChromium } from './helpers/chromium.js';
 import { ClearCacheDocument, GenerationDocument } from '../src/generated/graphql.js';
 import { createHarness, dataOf, listen, type Harness, type Listening } from './helpers/harness.js';
 
@@ -97,17 +97,8 @@ describe.skipIf(!chromiumPresent)(`GraphiQL in Chromium${chromiumPresent ? '' : 
       dataOf(await harness.execute(GenerationDocument, { input: { prompt } }));
     }
     const url = new URL(server.url);
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const { context, requested, blocked } = await isolatedContext(browser, { viewport: { width: 1280, height: 800 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url.origin });
-    const requested: string[] = [];
-    const blocked: string[] = [];
-    await context.route('**/*', (route) => {
-      const target = new URL(route.request().url());
-      requested.push(`${route.request().method()} ${target.href}`);
-      if (target.hostname === '127.0.0.1') return route.continue();
-      blocked.push(target.href);
-      return route.abort('blockedbyclient');
-    });
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));

@@ -1,9 +1,7 @@
 import { request } from 'node:http';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
-import { createClient as createWsClient } from 'graphql-ws';
 import { describe, expect, it, vi } from 'vitest';
-import WebSocket from 'ws';
 import {
   CacheConfigDocument,
   CacheEntriesDocument,
@@ -28,6 +26,7 @@ import {
 import manifest from '../src/generated/persisted-documents.json' with { type: 'json' };
 import { createHarness, serve, type Harness } from './helpers/harness.js';
 import { rawPost } from './helpers/http.js';
+import { wsClient } from './helpers/subscribers.js';
 
 /**
  * TRUSTED_DOCUMENTS=1: only the documents of src/generated/persisted-documents.json run, named by
@@ -126,13 +125,7 @@ function firstEvent(url: string, params: Record<string, unknown>, headers: Recor
  * subscribe message must carry a query: an operation by id sends an empty one.
  */
 async function firstOverWebSocket(url: string, params: Record<string, unknown>, authorization?: string): Promise<Result> {
-  const client = createWsClient({
-    url: url.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    connectionParams: authorization === undefined ? {} : { authorization },
-    retryAttempts: 0,
-    lazy: true,
-  });
+  const client = wsClient(url, authorization);
   try {
     return await new Promise<Result>((resolve, reject) => {
       client.subscribe({ query: '', ...params } as never, {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from 'playwright-core';
 
 /** Debian's Chromium: a browser download never works here. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -36,3 +36,28 @@ export function launchChromium(hostResolverRules: string): Promise<Browser> {
 
 /** Chromium in which no name resolves but 127.0.0.1, for pages whose every request must stay on this machine. */
 export const launchLoopbackChromium = (): Promise<Browser> => launchChromium('MAP * ~NOTFOUND , EXCLUDE 127.0.0.1');
+
+/** A browser context, and the requests of its pages: each one (`METHOD url`), and those refused. */
+export interface IsolatedContext {
+  readonly context: BrowserContext;
+  readonly requested: string[];
+  readonly blocked: string[];
+}
+
+/**
+ * A new context whose every request outside 127.0.0.1 is refused; both kinds are noted. Routing
+ * turns the browser's HTTP cache off: a test of caching uses a plain context.
+ */
+export async function isolatedContext(browser: Browser, options: BrowserContextOptions): Promise<IsolatedContext> {
+  const context = await browser.newContext(options);
+  const requested: string[] = [];
+  const blocked: string[] = [];
+  await context.route('**/*', (route) => {
+    const target = new URL(route.request().url());
+    requested.push(`${route.request().method()} ${target.href}`);
+    if (target.hostname === '127.0.0.1') return route.continue();
+    blocked.push(target.href);
+    return route.abort('blockedbyclient');
+  });
+  return { context, requested, blocked };
+}

@@ -26,6 +26,16 @@ export interface SubscribeOptions<TVariables> {
   readonly authorization?: string;
 }
 
+/** A graphql-ws client of the server at an http:// URL, sending `authorization` as a connection parameter; no retries. */
+export const wsClient = (url: string, authorization?: string) =>
+  createWsClient({
+    url: url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: authorization === undefined ? {} : { authorization },
+    retryAttempts: 0,
+    lazy: true,
+  });
+
 /** Subscribes with the real client of a transport: graphql-sse (distinct connections) or graphql-ws. */
 export function subscribe<TData, TVariables>(
   transport: Transport,
@@ -44,13 +54,7 @@ export function subscribe<TData, TVariables>(
     iterator = client.iterate<TData>(request) as AsyncIterableIterator<SubscriptionResult<TData>>;
     dispose = () => client.dispose();
   } else {
-    const client = createWsClient({
-      url: url.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
-      connectionParams: authorization === undefined ? {} : { authorization },
-      retryAttempts: 0,
-      lazy: true,
-    });
+    const client = wsClient(url, authorization);
     iterator = client.iterate<TData>(request) as AsyncIterableIterator<SubscriptionResult<TData>>;
     dispose = () => void client.dispose();
   }
