@@ -1,9 +1,10 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { createGraphQLError, isAsyncIterable, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import { GencacheError } from './errors.js';
+import { withRequestErrorCode } from './plugins/use-request-error-codes.js';
 import type { GencacheYoga, ServerContext } from './yoga.js';
 
 /** Yoga's enveloped execute and subscribe, carried to graphql-ws through the root value. */
@@ -63,16 +64,30 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
         const refused = await runParamsHooks(paramsHooks, yoga, initial);
         if (refused !== undefined) return refused;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
-        const args: ExecutionArgs = {
+        // Parsed, validated, then given its context, in Yoga's order. A document refused by the
+        // parser or a security limit (both throw) is answered with the operation's `error`
+        // message, coded as over HTTP; thrown out of this hook, it would close the connection.
+        let document: DocumentNode;
+        try {
+          document = parse(initial.params.query);
+        } catch (error) {
+          return refusalOf(error, PARSE_FAILED);
+        }
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(schema, document);
+        } catch (error) {
+          return refusalOf(error);
+        }
+        if (errors.length > 0) return errors.map(withoutHttp);
+        return {
           schema,
           operationName: initial.params.operationName,
-          document: parse(initial.params.query),
+          document,
           variableValues: initial.params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe } satisfies EnvelopedRoot,
-        };
-        const errors = validate(args.schema, args.document);
-        return errors.length > 0 ? errors : args;
+        } satisfies ExecutionArgs;
       },
     },
     wss,
@@ -137,9 +152,34 @@ function urlOf(req: IncomingMessage): string {
   return URL.canParse(url) ? url : `http://localhost${req.url ?? '/'}`;
 }
 
+/** The code Yoga gives a document that fails to parse (over HTTP). */
+const PARSE_FAILED = 'GRAPHQL_PARSE_FAILED';
+
+/**
+ * What parsing or validation threw, as the errors of a refusal: coded as over HTTP (a parse
+ * failure GRAPHQL_PARSE_FAILED, a security limit BAD_USER_INPUT), without the HTTP status.
+ * Anything but a GraphQL error is a defect, and closes the socket as graphql-ws does.
+ */
+function refusalOf(error: unknown, code?: string): GraphQLError[] {
+  if (!(error instanceof GraphQLError)) throw error;
+  const coded = code === undefined || error.extensions['code'] !== undefined ? error : copyOf(error, { ...error.extensions, code });
+  return [withoutHttp(withRequestErrorCode(coded))];
+}
+
 /** The error without its HTTP status, which Yoga strips from HTTP answers and graphql-ws would send. */
 function withoutHttp(error: GraphQLError): GraphQLError {
   if (error.extensions['http'] === undefined) return error;
   const { http: _http, ...extensions } = error.extensions;
-  return createGraphQLError(error.message, { extensions, originalError: error.originalError });
+  return copyOf(error, extensions);
 }
+
+/** The same error, where it was found included, with other extensions. */
+const copyOf = (error: GraphQLError, extensions: GraphQLError['extensions']): GraphQLError =>
+  createGraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions,
+  });

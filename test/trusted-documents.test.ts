@@ -1,6 +1,5 @@
-import { request } from 'node:http';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { print, type GraphQLFormattedError } from 'graphql';
+import { print } from 'graphql';
 import { describe, expect, it, vi } from 'vitest';
 import {
   CacheConfigDocument,
@@ -26,7 +25,7 @@ import {
 import manifest from '../src/generated/persisted-documents.json' with { type: 'json' };
 import { createHarness, serve, type Harness } from './helpers/harness.js';
 import { rawPost } from './helpers/http.js';
-import { wsClient } from './helpers/subscribers.js';
+import { codesOf, send, type Transport, type TransportResult } from './helpers/transports.js';
 
 /**
  * TRUSTED_DOCUMENTS=1: only the documents of src/generated/persisted-documents.json run, named by
@@ -49,13 +48,6 @@ const textOf = (document: TypedDocumentNode<unknown, never>): string => (manifes
 
 type Variables = Record<string, unknown>;
 
-interface Result {
-  readonly status: number;
-  readonly data?: Record<string, unknown> | null;
-  readonly errors?: readonly GraphQLFormattedError[];
-}
-
-const codes = (result: Result): unknown[] => (result.errors ?? []).map((error) => error.extensions?.['code']);
 
 /** The parameters of an operation: by `documentId`, by APQ's extension (the id without its prefix), or by text. */
 type Form = 'documentId' | 'apq' | 'text';
@@ -68,74 +60,6 @@ function paramsOf(form: Form, document: TypedDocumentNode<unknown, never> | stri
       return { extensions: { persistedQuery: { version: 1, sha256Hash: idOf(document).replace(/^sha256:/, '') } }, variables };
     case 'text':
       return { query: textOf(document), variables };
-  }
-}
-
-/**
- * The transports, each sending parameters as its clients do. `lane`: a plain JSON POST, which the
- * fast lane answers; `yoga`: a JSON POST with the server's own Origin, as a browser sends it, which
- * the lane leaves to Yoga; `get`: a GET, which Yoga answers; `sse`: a POST asking for an event
- * stream (its first event); `graphql-ws`: a subscribe message (its first result or its error).
- */
-type Transport = 'lane' | 'yoga' | 'get' | 'sse' | 'graphql-ws';
-
-async function send(transport: Transport, url: string, params: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Result> {
-  switch (transport) {
-    case 'lane':
-    case 'yoga': {
-      const own: Record<string, string> = transport === 'yoga' ? { origin: new URL(url).origin } : {};
-      const response = await rawPost(url, JSON.stringify(params), { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...own, ...headers });
-      return { status: response.status, ...(JSON.parse(response.body) as Omit<Result, 'status'>) };
-    }
-    case 'get': {
-      const search = new URLSearchParams(
-        Object.entries(params).flatMap(([name, value]) => (value === undefined ? [] : [[name, typeof value === 'string' ? value : JSON.stringify(value)]])),
-      );
-      const response = await fetch(`${url}?${search}`, { headers: { accept: 'application/graphql-response+json', ...headers } });
-      return { status: response.status, ...((await response.json()) as Omit<Result, 'status'>) };
-    }
-    case 'sse':
-      return firstEvent(url, params, headers);
-    case 'graphql-ws':
-      return firstOverWebSocket(url, params, headers['authorization']);
-  }
-}
-
-/** The first event of an SSE answer (a result, or the refusal), read with node's HTTP client. */
-function firstEvent(url: string, params: Record<string, unknown>, headers: Record<string, string>): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers } });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => {
-        text += chunk;
-        const data = /^data: (.+)$/m.exec(text)?.[1];
-        if (data === undefined) return;
-        res.destroy();
-        resolve({ status: res.statusCode ?? 0, ...(JSON.parse(data) as Omit<Result, 'status'>) });
-      });
-      res.on('end', () => reject(new Error(`no event in ${JSON.stringify(text)}`)));
-    });
-    req.on('error', reject).end(JSON.stringify(params));
-  });
-}
-
-/**
- * The first result of an operation over graphql-ws, or its refusal (status 0: there is none). A
- * subscribe message must carry a query: an operation by id sends an empty one.
- */
-async function firstOverWebSocket(url: string, params: Record<string, unknown>, authorization?: string): Promise<Result> {
-  const client = wsClient(url, authorization);
-  try {
-    return await new Promise<Result>((resolve, reject) => {
-      client.subscribe({ query: '', ...params } as never, {
-        next: (result) => resolve({ status: 0, ...(result as Omit<Result, 'status'>) }),
-        error: (errors) => (Array.isArray(errors) ? resolve({ status: 0, errors }) : reject(errors as Error)),
-        complete: () => undefined,
-      });
-    });
-  } finally {
-    await client.dispose();
   }
 }
 
@@ -262,7 +186,7 @@ describe.each<Transport>(['lane', 'yoga', 'get', 'sse', 'graphql-ws'])('with TRU
 
     const result = await send(transport, url, { query: text(), variables: subscription ? undefined : variables });
 
-    expect(codes(result)).toEqual(['PERSISTED_QUERY_ONLY']);
+    expect(codesOf(result)).toEqual(['PERSISTED_QUERY_ONLY']);
     expect(result.data).toBeUndefined();
     expect(harness.generator.calls).toHaveLength(0);
   });
@@ -273,7 +197,7 @@ describe.each<Transport>(['lane', 'yoga', 'get', 'sse', 'graphql-ws'])('with TRU
 
     const result = await send(transport, url, params);
 
-    expect(codes(result)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    expect(codesOf(result)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
     expect(result.errors?.[0]?.message).toContain(form === 'documentId' ? UNKNOWN_ID : UNKNOWN_ID.slice(7));
   });
 });
@@ -296,7 +220,7 @@ describe('refusals over HTTP', () => {
     const result = await send('lane', url, { variables: {} });
 
     expect(result.status).toBe(400);
-    expect(codes(result)).toEqual(['BAD_REQUEST']);
+    expect(codesOf(result)).toEqual(['BAD_REQUEST']);
   });
 
   it('keeps the fast lane on, and lets it answer what it runs: only refusals go to Yoga, which words them', async () => {
@@ -324,14 +248,14 @@ describe('TRUSTED_DOCUMENTS_ADMIN_BYPASS=1 with ADMIN_TOKEN', () => {
 
     expect(admin.errors).toBeUndefined();
     expect(admin.data).toBeDefined();
-    expect(codes(anonymous)).toEqual(['PERSISTED_QUERY_ONLY']);
-    expect(codes(wrongToken)).toEqual(['PERSISTED_QUERY_ONLY']);
+    expect(codesOf(anonymous)).toEqual(['PERSISTED_QUERY_ONLY']);
+    expect(codesOf(wrongToken)).toEqual(['PERSISTED_QUERY_ONLY']);
   });
 
   it('still looks ids up for the admin: an unknown one is PERSISTED_QUERY_NOT_FOUND', async () => {
     const { url } = await served(env);
 
-    expect(codes(await send('lane', url, { documentId: UNKNOWN_ID }, ADMIN))).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    expect(codesOf(await send('lane', url, { documentId: UNKNOWN_ID }, ADMIN))).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
   });
 });
 
@@ -355,6 +279,6 @@ describe('TRUSTED_DOCUMENTS_ADMIN_BYPASS=1 without ADMIN_TOKEN: admin is a clien
 
     const result = await rawPost(url, JSON.stringify({ query: ARBITRARY }), { 'content-type': 'application/json', ...headers });
 
-    expect((JSON.parse(result.body) as Result).errors?.map((error) => error.extensions?.['code'])).toEqual(['PERSISTED_QUERY_ONLY']);
+    expect((JSON.parse(result.body) as TransportResult).errors?.map((error) => error.extensions?.['code'])).toEqual(['PERSISTED_QUERY_ONLY']);
   });
 });

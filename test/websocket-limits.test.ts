@@ -62,3 +62,36 @@ describe('graphql-ws messages are limited as HTTP bodies are (MAX_REQUEST_BODY_B
     ]);
   });
 });
+
+describe('a graphql-ws operation refused by the parser or a security limit', () => {
+  it.each([
+    ['a document that does not parse', '{ cacheConfig { enabled }', 'GRAPHQL_PARSE_FAILED'],
+    ['a document over the alias limit', `{ ${Array.from({ length: 33 }, (_, i) => `a${i}: cacheConfig { enabled }`).join(' ')} }`, 'BAD_USER_INPUT'],
+  ])('%s gets its own error message; the connection and its other operation go on, and nothing reaches the console', async (_case, query, code) => {
+    const url = await serve(createHarness());
+    const { socket, messages } = await connected(url);
+    const consoleError = vi.spyOn(console, 'error');
+    const arrived = (predicate: (message: Record<string, unknown>) => boolean) =>
+      new Promise<Record<string, unknown>>((resolve) => {
+        const check = () => {
+          const found = messages.find(predicate);
+          if (found) resolve(found);
+          else socket.once('message', check);
+        };
+        check();
+      });
+    socket.send(JSON.stringify({ id: 'stats', type: 'subscribe', payload: { query: 'subscription { cacheStats(intervalMs: 250) { hits } }' } }));
+    await arrived((message) => message['id'] === 'stats' && message['type'] === 'next');
+
+    socket.send(JSON.stringify({ id: 'bad', type: 'subscribe', payload: { query } }));
+    const refusal = await arrived((message) => message['id'] === 'bad');
+    const before = messages.filter((message) => message['id'] === 'stats').length;
+    await arrived((message) => message['id'] === 'stats' && messages.filter((each) => each['id'] === 'stats').length > before);
+
+    expect(refusal).toMatchObject({ type: 'error', payload: [{ extensions: { code } }] });
+    expect((refusal['payload'] as { extensions: Record<string, unknown> }[])[0]!.extensions).not.toHaveProperty('http');
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    expect(consoleError).not.toHaveBeenCalled();
+    socket.close();
+  });
+});

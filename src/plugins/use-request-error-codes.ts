@@ -1,3 +1,4 @@
+import type { GraphQLError } from 'graphql';
 import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { GencacheError } from '../errors.js';
 
@@ -20,23 +21,26 @@ export function useRequestErrorCodes(): Plugin {
         return;
       }
       if (!result.errors.some(needsCode)) return;
-      setResult({
-        ...result,
-        errors: result.errors.map((error) =>
-          needsCode(error)
-            ? createGraphQLError(error.message, {
-                nodes: error.nodes,
-                source: error.source,
-                positions: error.positions,
-                // The request itself is bad: 400 unless the refusal said otherwise; Yoga takes the
-                // status from `http` and strips it.
-                extensions: { ...error.extensions, ...codeOf(error.extensions?.['http']) },
-              })
-            : error,
-        ),
-      });
+      setResult({ ...result, errors: result.errors.map(withRequestErrorCode) });
     },
   };
+}
+
+/**
+ * A request error that came without a code, coded: BAD_USER_INPUT with HTTP 400 unless it said
+ * otherwise (403 is FORBIDDEN); any other error unchanged. src/websocket.ts codes the refusals of
+ * graphql-ws operations with it, which never reach result processing.
+ */
+export function withRequestErrorCode(error: GraphQLError): GraphQLError {
+  if (!needsCode(error)) return error;
+  return createGraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    // The request itself is bad: 400 unless the refusal said otherwise; Yoga takes the
+    // status from `http` and strips it.
+    extensions: { ...error.extensions, ...codeOf(error.extensions?.['http']) },
+  });
 }
 
 const needsCode = (error: { path?: unknown; extensions?: Record<string, unknown> }) =>
