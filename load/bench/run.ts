@@ -15,7 +15,7 @@
  * the subscribers are timed on one clock.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -109,8 +109,29 @@ const progress = (message: string) => process.stderr.write(`${new Date().toISOSt
 interface RunningServer {
   readonly variant: Variant;
   readonly url: string;
+  /**
+   * CPU seconds the server's process has used (user and system, from /proc); undefined where
+   * there is no such process of its own (the smoke run serves from this one) or no /proc.
+   */
+  cpuSeconds(): number | undefined;
   /** Stops the server; resolves once it has stopped. */
   stop(): Promise<void>;
+}
+
+/** Clock ticks a second of /proc/<pid>/stat's times: USER_HZ, 100 on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds of a process so far, user and system; undefined when /proc cannot tell. */
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th of the line.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -159,7 +180,7 @@ async function startServer(variant: Variant, env: Record<string, string> = {}): 
     const { createBenchServer } = await import('./server.js');
     const server = createBenchServer(variant, environment);
     const port = await server.listen();
-    return { variant, url: `http://127.0.0.1:${port}/graphql`, stop: () => server.close() };
+    return { variant, url: `http://127.0.0.1:${port}/graphql`, cpuSeconds: () => undefined, stop: () => server.close() };
   }
   const command = [process.execPath, resolve(ROOT, 'load/.build/load/bench/server.js'), variant, '0'];
   const child = spawn(pinned ? 'taskset' : command[0]!, pinned ? ['-c', '0', ...command] : command.slice(1), {
@@ -178,6 +199,8 @@ async function startServer(variant: Variant, env: Record<string, string> = {}): 
   return {
     variant,
     url: `http://127.0.0.1:${port}/graphql`,
+    // taskset execs node in its own process, so the child's pid is the server's.
+    cpuSeconds: () => cpuSecondsOf(child.pid),
     stop: () => {
       child.kill('SIGTERM');
       return exited;
@@ -275,8 +298,11 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 /**
  * 1. Requests/s of a cached generation against bare Yoga, default and tuned, and against the same
- * generation cached by mercurius-cache on Fastify and Mercurius, alternating; and through Yoga
- * alone (the fast lane off), to show what the lane gives.
+ * generation cached by mercurius-cache on Fastify and Mercurius, alternating; through Yoga
+ * alone (the fast lane off), to show what the lane gives; and through the floor of a Yoga front
+ * door (Yoga's `getEnveloped()` with none of the service's plugins), to show how much of the gap
+ * to the peer is Yoga's pipeline itself. Each run's server CPU time a request is read from /proc,
+ * which the machine's noise moves less than requests/s.
  */
 async function hitPath(
   gencache: RunningServer,
@@ -284,6 +310,7 @@ async function hitPath(
   bare: RunningServer,
   tuned: RunningServer,
   mercurius: RunningServer,
+  floor: RunningServer,
 ) {
   const input = { prompt: 'the hit-path prompt' };
   // The lean operation (the output only) against a constant field, like for like; the whole
@@ -306,6 +333,7 @@ async function hitPath(
     ['gencache-full', gencache, fullBody, await answerTo(gencache, fullBody)],
     ['gencache-yoga', withoutLane, hitBody, await answerTo(withoutLane, hitBody)],
     ['mercurius', mercurius, hitBody, await answerTo(mercurius, hitBody)],
+    ['yoga-floor', floor, hitBody, await answerTo(floor, hitBody)],
   ] as const;
   // The Mercurius peer must serve its hits from mercurius-cache: its generation resolver may run
   // for the first request only, or the comparison would be with its generator.
@@ -316,6 +344,8 @@ async function hitPath(
     return calls;
   };
   const runs = Object.fromEntries(targets.map(([name]) => [name, [] as Measured[]]));
+  /** Server CPU microseconds a request, per target and round; empty where /proc cannot tell. */
+  const cpu = Object.fromEntries(targets.map(([name]) => [name, [] as number[]]));
   for (const [name, server, body, answer] of smoke ? [] : targets) {
     await cannon({ url: server.url, connections: 50, seconds: SCALE.warmupSeconds, body, answer });
     progress(`  warmed ${name}`);
@@ -326,14 +356,23 @@ async function hitPath(
   for (let r = 0; r < SCALE.rounds; r++) {
     for (let t = 0; t < targets.length; t++) {
       const [name, server, body, answer] = targets[(t + r) % targets.length]!;
+      const before = server.cpuSeconds();
       const measured = await cannon({ url: server.url, connections: 50, seconds: SCALE.seconds, body, answer });
+      const after = server.cpuSeconds();
       runs[name]!.push(measured);
-      progress(`  round ${r + 1}/${SCALE.rounds} ${name}: ${Math.round(measured.requestsPerSecond)} req/s`);
+      const microseconds = before === undefined || after === undefined || measured.requests === 0 ? undefined : ((after - before) * 1e6) / measured.requests;
+      if (microseconds !== undefined) cpu[name]!.push(microseconds);
+      progress(`  round ${r + 1}/${SCALE.rounds} ${name}: ${Math.round(measured.requestsPerSecond)} req/s${microseconds === undefined ? '' : `, ${microseconds.toFixed(1)} µs CPU a request`}`);
     }
   }
   const rps = (name: string) => median(runs[name]!.map((run) => run.requestsPerSecond));
   const pairedRatio = (name: string, baseline: string) =>
     median(runs[name]!.map((run, index) => ratio(run.requestsPerSecond, runs[baseline]![index]!.requestsPerSecond)));
+  /** The median of a target's CPU time a request, in µs; undefined without /proc figures. */
+  const cpuOf = (name: string) => (cpu[name]!.length === 0 ? undefined : round(median(cpu[name]!)));
+  /** How many of the baseline's requests one CPU second would serve per request of the target: baseline CPU / target CPU, paired by round. */
+  const pairedCpuRatio = (name: string, baseline: string) =>
+    cpu[name]!.length === 0 || cpu[name]!.length !== cpu[baseline]!.length ? undefined : round(median(cpu[name]!.map((mine, index) => ratio(cpu[baseline]![index]!, mine))));
   // The limit still holds: a body over MAX_REQUEST_BODY_BYTES (1 MiB) is refused.
   const oversized = await fetch(gencache.url, {
     method: 'POST',
@@ -351,6 +390,7 @@ async function hitPath(
       bareYoga: round(rps('bare-yoga')),
       bareYogaTuned: round(rps('bare-yoga-tuned')),
       mercurius: round(rps('mercurius')),
+      yogaFloor: round(rps('yoga-floor')),
     },
     ratioToBareYoga: round(pairedRatio('gencache', 'bare-yoga')),
     ratioToBareYogaTuned: round(pairedRatio('gencache', 'bare-yoga-tuned')),
@@ -358,6 +398,17 @@ async function hitPath(
     fullFragmentRatioToBareYogaTuned: round(pairedRatio('gencache-full', 'bare-yoga-tuned')),
     withoutFastLaneRatioToBareYogaTuned: round(pairedRatio('gencache-yoga', 'bare-yoga-tuned')),
     fastLaneGain: round(pairedRatio('gencache', 'gencache-yoga')),
+    /** The floor of a Yoga front door (./yoga-floor.ts) against the Mercurius peer, and gencache against the floor. */
+    floorRatioToMercurius: round(pairedRatio('yoga-floor', 'mercurius')),
+    ratioToFloor: round(pairedRatio('gencache', 'yoga-floor')),
+    /**
+     * Server CPU time a request (µs, medians over the rounds), and the ratios the CPU times give:
+     * a server bound by its core serves in inverse proportion to them.
+     */
+    cpuMicrosecondsPerRequest: Object.fromEntries(targets.map(([name]) => [name, cpuOf(name)])),
+    cpuRatioToMercurius: pairedCpuRatio('gencache', 'mercurius'),
+    cpuRatioToBareYogaTuned: pairedCpuRatio('gencache', 'bare-yoga-tuned'),
+    floorCpuRatioToMercurius: pairedCpuRatio('yoga-floor', 'mercurius'),
     targets: { ratioToBareYoga: 2.0, ratioToBareYogaTuned: 1.3, ratioToMercurius: 1.0 },
     /** Runs of the Mercurius peer's generation resolver over the section: 1, every other answer a hit. */
     mercuriusResolverCalls,
@@ -898,8 +949,10 @@ async function main() {
     startServer('bare-yoga-tuned'),
     startServer('response-cache'),
     startServer('mercurius'),
+    startServer('yoga-floor'),
   ]);
-  const [gencache, withoutLane, uncached, bare, tuned, responseCache, mercurius] = servers as [
+  const [gencache, withoutLane, uncached, bare, tuned, responseCache, mercurius, floor] = servers as [
+    RunningServer,
     RunningServer,
     RunningServer,
     RunningServer,
@@ -911,7 +964,7 @@ async function main() {
   let sections;
   try {
     progress('[1/8] hit-path throughput');
-    const hit = await hitPath(gencache, withoutLane, bare, tuned, mercurius);
+    const hit = await hitPath(gencache, withoutLane, bare, tuned, mercurius, floor);
     if (only === 'hit') {
       process.stdout.write(`${JSON.stringify(hit, null, 2)}\n`);
       return;
@@ -1075,6 +1128,13 @@ function streamingRows(streaming: StreamingResults): Row[] {
   ];
 }
 
+/** The hit path's CPU times a request, or why there are none. */
+function cpuFigures(cpu: Readonly<Record<string, number | undefined>>): string {
+  const names = ['gencache', 'yoga-floor', 'mercurius', 'bare-yoga-tuned'];
+  if (names.some((name) => cpu[name] === undefined)) return 'not measured (no server processes of their own, or no /proc)';
+  return `${names.map((name) => cpu[name]).join(' / ')} µs`;
+}
+
 function printRows(rows: readonly Row[]): void {
   const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
   for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}\n`);
@@ -1099,6 +1159,8 @@ function printTable(results: {
     ['hit path: gencache vs Mercurius + mercurius-cache', `${hit.ratioToMercurius}x (vs ${hit.requestsPerSecond.mercurius} req/s)`, `>= ${targets.ratioToMercurius.toFixed(1)}x`, speedMark(hit.ratioToMercurius >= targets.ratioToMercurius)],
     ['  the same with the whole GenerationFields fragment', `${hit.fullFragmentRatioToBareYogaTuned}x of the tuned (${hit.requestsPerSecond.gencacheHitFullFragment} req/s)`, '', ''],
     ['  the lean operation with the fast lane off', `${hit.withoutFastLaneRatioToBareYogaTuned}x of the tuned (${hit.requestsPerSecond.gencacheHitWithoutFastLane} req/s); the lane gives ${hit.fastLaneGain}x`, '', ''],
+    ['  the floor of a Yoga front door vs the Mercurius peer', `${hit.floorRatioToMercurius}x (${hit.requestsPerSecond.yogaFloor} req/s); gencache ${hit.ratioToFloor}x of the floor`, '', ''],
+    ['  server CPU a request: gencache / floor / peer / tuned', cpuFigures(hit.cpuMicrosecondsPerRequest), '', ''],
     ['oversized body (2 MiB) status', String(hit.oversizedBodyStatus), '413', mark(hit.oversizedBodyStatus === 413)],
     ['speedup at 70% repeats vs cache off', `${repeat.speedup}x (${repeat.requestsPerSecond.cached} vs ${repeat.requestsPerSecond.uncached} req/s; ideal ${repeat.ideal}x)`, '>= 3.0x', speedMark(repeat.speedup >= 3)],
     ['coalescing: generator calls', `${coalesce.generatorCalls} for ${coalesce.prompts} prompts x ${coalesce.concurrentPerPrompt}`, `= ${coalesce.prompts}`, mark(coalesce.holds)],

@@ -9,7 +9,9 @@
  * - bare-yoga: graphql-yoga answering a constant, with default options;
  * - bare-yoga-tuned: the same with maxRequestBodySize: false;
  * - mercurius: Fastify and Mercurius (graphql-jit) serving the committed SDL, with mercurius-cache
- *   caching `generation` in memory (./mercurius.ts): another stack's way of caching the field.
+ *   caching `generation` in memory (./mercurius.ts): another stack's way of caching the field;
+ * - yoga-floor: gencache's schema and service through Yoga's `getEnveloped()` alone, with none of
+ *   the service's plugins, on a bare node server (./yoga-floor.ts): the least a Yoga front door costs.
  * A gencache given REDIS_URL joins the shared tier, and listens once Redis has answered (or failed
  * to), as `npm start` does. Prints `listening <port>` when ready.
  */
@@ -23,8 +25,9 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createMercuriusServer } from './mercurius.js';
+import { createYogaFloorServer } from './yoga-floor.js';
 
-const VARIANTS = ['gencache', 'gencache-without-fast-lane', 'response-cache', 'bare-yoga', 'bare-yoga-tuned', 'mercurius'] as const;
+const VARIANTS = ['gencache', 'gencache-without-fast-lane', 'response-cache', 'bare-yoga', 'bare-yoga-tuned', 'mercurius', 'yoga-floor'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** A server of the benchmark, not yet listening. */
@@ -103,6 +106,11 @@ export function createBenchServer(variant: Variant, environment: NodeJS.ProcessE
       return serveNode(serveBareYoga(variant === 'bare-yoga-tuned'));
     case 'mercurius':
       return serveFastify(createMercuriusServer(environment));
+    case 'yoga-floor': {
+      const app = createApp(loadConfig(environment), { logger: createLogger('silent'), defaultMetrics: false });
+      const served = serveNode(createYogaFloorServer(app));
+      return { listen: served.listen, close: () => served.close().then(() => app.close(0)) };
+    }
   }
 }
 
