@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { createGraphQLError, isAsyncIterable, type GraphQLParams, type Plugin } from 'graphql-yoga';
+import { createGraphQLError, isAsyncIterable, isPromise, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import { GencacheError } from './errors.js';
 import { withRequestErrorCode } from './plugins/use-request-error-codes.js';
 import type { GencacheYoga, ServerContext } from './yoga.js';
@@ -43,8 +43,8 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
   const paramsHooks = (yoga as unknown as { plugins: Plugin[] }).plugins.flatMap((plugin) => (plugin.onParams ? [plugin.onParams] : []));
   const disposable = useServer(
     {
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      execute: (args) => coded((args.rootValue as EnvelopedRoot).execute(args)) as never,
+      subscribe: (args) => coded((args.rootValue as EnvelopedRoot).subscribe(args)) as never,
       onSubscribe: async (ctx, _id, params) => {
         // graphql-ws has registered this one already: it counts itself.
         if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
@@ -80,6 +80,10 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
           return refusalOf(error);
         }
         if (errors.length > 0) return errors.map(withoutHttp);
+        // As Yoga refuses it over HTTP (graphql-ws would say "Unable to identify operation", uncoded).
+        if (getOperationAST(document, initial.params.operationName) == null) {
+          return [createGraphQLError('Could not determine what operation to execute.', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+        }
         return {
           schema,
           operationName: initial.params.operationName,
@@ -150,6 +154,19 @@ async function runParamsHooks(
 function urlOf(req: IncomingMessage): string {
   const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
   return URL.canParse(url) ? url : `http://localhost${req.url ?? '/'}`;
+}
+
+/**
+ * An execution's result with its request errors (variables that do not coerce, which come with no
+ * path and no code) coded as over HTTP, without the HTTP status; a stream, and a result without
+ * errors, as they are.
+ */
+function coded(result: unknown): unknown {
+  if (isPromise(result)) return result.then(coded);
+  if (isAsyncIterable(result)) return result;
+  const { errors } = result as ExecutionResult;
+  if (errors === undefined || errors.length === 0) return result;
+  return { ...(result as ExecutionResult), errors: errors.map((error) => withoutHttp(withRequestErrorCode(error))) };
 }
 
 /** The code Yoga gives a document that fails to parse (over HTTP). */

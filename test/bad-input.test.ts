@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { print } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { JsonObject } from '../src/generation/generator.js';
 import { SIMULATED_MAX_TOKENS } from '../src/generation/simulated-generator.js';
 import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from '../src/generated/graphql.js';
-import { createHarness, dataOf, errorCodes, type Harness, type OperationResult } from './helpers/harness.js';
+import { createHarness, dataOf, errorCodes, listen, type Harness, type Listening, type OperationResult } from './helpers/harness.js';
+import { codesOf, send, TRANSPORTS } from './helpers/transports.js';
 
 const LIMITS = { MAX_PROMPT_LENGTH: '100', MAX_PARAMETERS_BYTES: '64', MAX_BATCH_SIZE: '5' };
 
@@ -202,5 +204,65 @@ describe('bad input', () => {
     const result = await harness.execute(GenerationDocument, { input: { prompt: 5 as unknown as string } });
     expect(result.status).toBe(400);
     await expectRefused(harness, result, /String cannot represent a non string value/);
+  });
+});
+
+/**
+ * The limits on inputs and the request errors of an operation, on every door it comes in by (the
+ * fast lane, Yoga's POST and GET, SSE, graphql-ws): just under is served, just over refused with
+ * the same code, and nothing is generated for a refusal.
+ */
+describe.each(TRANSPORTS)('bad input over %s', (transport) => {
+  let harness: Harness;
+  let server: Listening;
+  beforeAll(async () => {
+    harness = createHarness({ env: LIMITS });
+    server = await listen(harness);
+  });
+  afterAll(() => server.close());
+
+  const generation = print(GenerationDocument);
+  const generations = print(GenerationsDocument);
+  let prompts = 0;
+  /** A prompt no other case of this transport asked for, so that each accepted case generates. */
+  const fresh = (length = 8) => `${transport}-${++prompts}-`.padEnd(length, 'p');
+
+  it.each([
+    ['a prompt at the length limit, and one over it', { input: { prompt: 'at' } }, { input: { prompt: 'over' } }, /prompt is 101 characters; the limit is 100/],
+    ['parameters at the byte limit, and one byte over it', { input: { parameters: 51 } }, { input: { parameters: 52 } }, /parameters are 65 bytes as JSON; the limit is 64/],
+    ['a generations list at the limit, and one over it', { inputs: 5 }, { inputs: 6 }, /inputs has 6 items; the limit is 5/],
+  ])('%s', async (_case, under, over, message) => {
+    // Made here, per transport: the prompts must be new to the cache.
+    const variablesOf = (shape: Record<string, unknown>): Record<string, unknown> => {
+      if ('inputs' in shape) return { inputs: Array.from({ length: shape['inputs'] as number }, () => ({ prompt: fresh() })) };
+      const input = shape['input'] as { prompt?: string; parameters?: number };
+      if (input.prompt !== undefined) return { input: { prompt: fresh(input.prompt === 'at' ? 100 : 101) } };
+      return { input: { prompt: fresh(), parameters: { stop: ['s'.repeat(input.parameters!)] } } };
+    };
+    const query = 'inputs' in under ? generations : generation;
+    const calls = harness.generator.calls.length;
+    const served = await send(transport, server.url, { query, variables: variablesOf(under) });
+    const afterServed = harness.generator.calls.length;
+    const refused = await send(transport, server.url, { query, variables: variablesOf(over) });
+
+    expect(served.errors).toBeUndefined();
+    expect(afterServed).toBeGreaterThan(calls);
+    expect(codesOf(refused)).toEqual(['BAD_USER_INPUT']);
+    expect(refused.errors?.[0]?.message).toMatch(message);
+    expect(harness.generator.calls).toHaveLength(afterServed);
+  });
+
+  it.each([
+    ['a variable of the wrong type', { query: generation, variables: { input: { prompt: 5 } } }, 'BAD_USER_INPUT', /String cannot represent a non string value/],
+    ['a required variable left out', { query: generation }, 'BAD_USER_INPUT', /of required type "GenerationInput!" was not provided/],
+    ['an operation name the document does not have', { query: generation, operationName: 'Nope', variables: { input: { prompt: 'x' } } }, 'OPERATION_RESOLUTION_FAILURE', /Could not determine what operation to execute/],
+  ])('refuses %s with its code, generating nothing', async (_case, params, code, message) => {
+    const calls = harness.generator.calls.length;
+    const refused = await send(transport, server.url, params);
+
+    expect(codesOf(refused)).toEqual([code]);
+    expect(refused.errors?.[0]?.message).toMatch(message);
+    expect(refused.data ?? undefined).toBeUndefined();
+    expect(harness.generator.calls).toHaveLength(calls);
   });
 });
