@@ -40,58 +40,69 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
   // A message over the body limit of HTTP closes the socket (1009) before it is read whole.
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload });
   // Yoga's whole list, in its order, as its HTTP handling runs them.
-  const paramsHooks = (yoga as unknown as { plugins: Plugin[] }).plugins.flatMap((plugin) => (plugin.onParams ? [plugin.onParams] : []));
+  const plugins = (yoga as unknown as { plugins: Plugin[] }).plugins;
+  const paramsHooks = plugins.flatMap((plugin) => (plugin.onParams ? [plugin.onParams] : []));
+  const resultHooks = plugins.flatMap((plugin) => (plugin.onExecutionResult ? [plugin.onExecutionResult] : []));
+
+  /** The operation's arguments of execution, or the errors of its refusal: nothing of it has run. `running`: the connection's operations, this one included. */
+  const admit = async (running: number, initial: InitialContext, request: Request): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+    // The parameters first, as over HTTP: the hooks that note the operation's name and start see
+    // every operation, those refused here too.
+    const refused = await runParamsHooks(paramsHooks, yoga, initial, request);
+    if (refused !== undefined) return refused;
+    if (running > maxSubscriptionsPerConnection) {
+      const refusal = new GencacheError('TOO_MANY_SUBSCRIPTIONS', `this connection has ${maxSubscriptionsPerConnection} operations running, its limit; end one first`);
+      return [createGraphQLError(refusal.message, { originalError: refusal })];
+    }
+    const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
+    // Parsed, validated, then given its context, in Yoga's order. A document refused by the
+    // parser or a security limit (both throw) is answered with the operation's `error`
+    // message, coded as over HTTP; thrown out of this hook, it would close the connection.
+    let document: DocumentNode;
+    try {
+      document = parse(initial.params.query);
+    } catch (error) {
+      return refusalOf(error, PARSE_FAILED);
+    }
+    let errors: readonly GraphQLError[];
+    try {
+      errors = validate(schema, document);
+    } catch (error) {
+      return refusalOf(error);
+    }
+    if (errors.length > 0) return errors.map(withoutHttp);
+    // As Yoga refuses it over HTTP (graphql-ws would say "Unable to identify operation", uncoded).
+    if (getOperationAST(document, initial.params.operationName) == null) {
+      return [createGraphQLError('Could not determine what operation to execute.', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+    }
+    return {
+      schema,
+      operationName: initial.params.operationName,
+      document,
+      variableValues: initial.params.variables,
+      contextValue: await contextFactory(),
+      rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+    };
+  };
+
   const disposable = useServer(
     {
       execute: (args) => coded((args.rootValue as EnvelopedRoot).execute(args)) as never,
       subscribe: (args) => coded((args.rootValue as EnvelopedRoot).subscribe(args)) as never,
       onSubscribe: async (ctx, _id, params) => {
-        // graphql-ws has registered this one already: it counts itself.
-        if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
-          const refusal = new GencacheError(
-            'TOO_MANY_SUBSCRIPTIONS',
-            `this connection has ${maxSubscriptionsPerConnection} operations running, its limit; end one first`,
-          );
-          return [createGraphQLError(refusal.message, { originalError: refusal })];
-        }
-        const initial = {
+        const initial: InitialContext = {
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: params as GraphQLParams,
           connectionParams: ctx.connectionParams,
         };
-        const refused = await runParamsHooks(paramsHooks, yoga, initial);
-        if (refused !== undefined) return refused;
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
-        // Parsed, validated, then given its context, in Yoga's order. A document refused by the
-        // parser or a security limit (both throw) is answered with the operation's `error`
-        // message, coded as over HTTP; thrown out of this hook, it would close the connection.
-        let document: DocumentNode;
-        try {
-          document = parse(initial.params.query);
-        } catch (error) {
-          return refusalOf(error, PARSE_FAILED);
-        }
-        let errors: readonly GraphQLError[];
-        try {
-          errors = validate(schema, document);
-        } catch (error) {
-          return refusalOf(error);
-        }
-        if (errors.length > 0) return errors.map(withoutHttp);
-        // As Yoga refuses it over HTTP (graphql-ws would say "Unable to identify operation", uncoded).
-        if (getOperationAST(document, initial.params.operationName) == null) {
-          return [createGraphQLError('Could not determine what operation to execute.', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
-        }
-        return {
-          schema,
-          operationName: initial.params.operationName,
-          document,
-          variableValues: initial.params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
-        } satisfies ExecutionArgs;
+        const request = new yoga.fetchAPI.Request(urlOf(initial.req), { method: initial.req.method, headers: initial.req.headers as Record<string, string> });
+        // graphql-ws has registered this operation already: it counts itself.
+        const admitted = await admit(Object.keys(ctx.subscriptions).length, initial, request);
+        // A refusal is this operation's result: Yoga's onExecutionResult hooks see it, as they see
+        // an HTTP request's (the request metrics count it).
+        return Array.isArray(admitted) ? runResultHooks(resultHooks, initial, request, admitted) : admitted;
       },
     },
     wss,
@@ -111,6 +122,23 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
 }
 
 type ParamsHook = NonNullable<Plugin['onParams']>;
+type ResultHook = NonNullable<Plugin['onExecutionResult']>;
+
+/** The context an operation starts from: graphql-ws's, with the upgrade request and the parameters. */
+type InitialContext = ServerContext & { readonly req: IncomingMessage; params: GraphQLParams };
+
+/**
+ * Runs Yoga's `onExecutionResult` hooks on the refusal of a graphql-ws operation, as Yoga's
+ * `getResultForParams` runs them on every HTTP result, and resolves the errors to send: the
+ * refusal's, or those of a result a hook set in its place.
+ */
+async function runResultHooks(hooks: readonly ResultHook[], context: InitialContext, request: Request, errors: readonly GraphQLError[]): Promise<readonly GraphQLError[]> {
+  let result: ExecutionResult | AsyncIterable<ExecutionResult> = { errors };
+  for (const hook of hooks) {
+    await hook({ result, setResult: (next) => void (result = next as typeof result), request, context: context as never });
+  }
+  return !isAsyncIterable(result) && result.errors !== undefined && result.errors.length > 0 ? result.errors : errors;
+}
 
 /**
  * Runs Yoga's `onParams` hooks on a graphql-ws operation's parameters, as Yoga's
@@ -121,13 +149,7 @@ type ParamsHook = NonNullable<Plugin['onParams']>;
  * without errors (a response cache's hit) is not used: graphql-ws executes every operation itself.
  * Anything else a hook throws is a defect, and closes the socket as graphql-ws does.
  */
-async function runParamsHooks(
-  hooks: readonly ParamsHook[],
-  yoga: GencacheYoga,
-  initial: ServerContext & { readonly req: IncomingMessage; params: GraphQLParams },
-): Promise<GraphQLError[] | undefined> {
-  const { req } = initial;
-  const request = new yoga.fetchAPI.Request(urlOf(req), { method: req.method, headers: req.headers as Record<string, string> });
+async function runParamsHooks(hooks: readonly ParamsHook[], yoga: GencacheYoga, initial: InitialContext, request: Request): Promise<GraphQLError[] | undefined> {
   let result: ExecutionResult | AsyncIterable<ExecutionResult> | undefined;
   try {
     for (const hook of hooks) {

@@ -10,6 +10,7 @@ import { createHarness, dataOf, errorCodes, postOperation, serve, type Harness }
 import { labelValues, promtoolSkipReason, runPromtool, scrape, valueOf, type Scrape } from './helpers/metrics.js';
 import { fleetEnv, redisSkipReason } from './helpers/redis.js';
 import { subscribe } from './helpers/subscribers.js';
+import { send } from './helpers/transports.js';
 
 const REQUESTS = 'gencache_graphql_requests_total';
 const DURATIONS = 'gencache_graphql_request_duration_seconds';
@@ -180,6 +181,27 @@ describe('GraphQL requests by operation', () => {
     expect(valueOf(scraped, REQUESTS, { operation: 'CacheStatsLive', status: 'ok' })).toBe(1);
     expect(valueOf(scraped, REQUESTS, { operation: 'CacheConfig', status: 'ok' })).toBe(1);
     expect(valueOf(scraped, `${DURATIONS}_count`, { operation: 'CacheConfig' })).toBe(1);
+  });
+
+  it('counts graphql-ws operations refused before they run as errors, with their duration, and no HTTP request twice', async () => {
+    const harness = createHarness();
+    const url = await serve(harness);
+    const overLimit = `query CacheConfig { ${Array.from({ length: 33 }, (_, i) => `a${i}: cacheConfig { enabled }`).join(' ')} }`;
+    const refusals = [
+      { query: '{ nope }', operationName: 'CacheConfig' },
+      { query: 'query CacheConfig { cacheConfig {', operationName: 'CacheConfig' },
+      { query: overLimit, operationName: 'CacheConfig' },
+      { query: print(CacheConfigDocument), operationName: 'Invented' },
+    ];
+    for (const params of refusals) expect((await send('graphql-ws', url, params)).errors).toHaveLength(1);
+    expect((await send('lane', url, { query: '{ nope }', operationName: 'CacheConfig' })).errors).toHaveLength(1);
+    const scraped = await scrape(fetch, url);
+
+    // Three over graphql-ws and the one over HTTP; the operation name the document lacks is `other`.
+    expect(valueOf(scraped, REQUESTS, { operation: 'CacheConfig', status: 'error' })).toBe(4);
+    expect(valueOf(scraped, REQUESTS, { operation: 'other', status: 'error' })).toBe(1);
+    expect(valueOf(scraped, `${DURATIONS}_count`, { operation: 'CacheConfig' })).toBe(4);
+    expect(valueOf(scraped, REQUESTS, { operation: 'CacheConfig', status: 'ok' })).toBe(0);
   });
 
   it('has no hook of HTTP framing, so that the fast lane stays on', () => {

@@ -36,14 +36,16 @@ interface Labels {
  * validation and execution are to come) to the result's processing. A subscription counts once,
  * when it starts, and has no duration.
  *
- * Hooks: `onParams`, envelop's `onExecute` and `onSubscribe`, and `onResultProcess`, which Yoga
- * and the fast lane both run (src/fast-lane.ts); none of HTTP framing, so the lane stays on. It
+ * Hooks: `onParams`, envelop's `onExecute` and `onSubscribe`, `onExecutionResult`, and
+ * `onResultProcess`, which Yoga and the fast lane both run (src/fast-lane.ts); none of HTTP
+ * framing, so the lane stays on. It
  * must come before any plugin whose `onParams` may refuse a request, so that the refusal is timed
  * too. `onResultProcess` runs once per response, also for requests refused before execution
  * (parse and validation errors, an `onParams` refusal): those count under the name their
  * parameters gave, if known. graphql-ws operations never reach result processing: they are
- * counted when they execute (a subscription when it starts), from envelop's hooks; one refused
- * before execution (a validation error) is not.
+ * counted when they execute (a subscription when it starts), from envelop's hooks, and one
+ * refused before it runs (a parse or validation error, a limit) from `onExecutionResult`, which
+ * src/websocket.ts runs for it.
  *
  * On the hot path: label objects are built once, per known name; a request costs a clock read,
  * two properties on its context, and prom-client's increment and observation.
@@ -95,6 +97,15 @@ export function useOperationMetrics({ registry, operationNames }: OperationMetri
     onSubscribe({ args }) {
       noteDocument(args);
       return overWebSocket(args.contextValue) ? countSubscription : undefined;
+    },
+    onExecutionResult({ result, context }) {
+      // A graphql-ws operation refused before it ran: src/websocket.ts runs this hook for it, and
+      // no other hook sees it. Over HTTP every result is counted in onResultProcess.
+      if (!overWebSocket(context) || result === undefined || isAsyncIterable(result) || !hasErrors(result)) return;
+      const labels = labelsOfContext(context);
+      requests.inc(labels.error);
+      const start = startOf(context);
+      if (start !== undefined) durations.observe(labels.operation, (performance.now() - start) / 1000);
     },
     onResultProcess({ result, serverContext }) {
       const labels = labelsOfContext(serverContext);
