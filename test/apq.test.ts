@@ -2,11 +2,9 @@ import { createHash } from 'node:crypto';
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client/core';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { print, type GraphQLFormattedError } from 'graphql';
-import { createClient as createWsClient } from 'graphql-ws';
 import { Registry } from 'prom-client';
 import { map } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
-import WebSocket from 'ws';
 import { CacheConfigDocument, GenerationDocument } from '../src/generated/graphql.js';
 import manifest from '../src/generated/persisted-documents.json' with { type: 'json' };
 import { createPersistedQueryStore, PERSISTED_QUERY_CODES } from '../src/plugins/use-automatic-persisted-queries.js';
@@ -14,6 +12,7 @@ import { SECURITY_LIMITS } from '../src/plugins/use-security-limits.js';
 import { createGraphQlServer } from '../src/yoga.js';
 import { createHarness, serve, type Harness } from './helpers/harness.js';
 import { rawPost } from './helpers/http.js';
+import { send } from './helpers/transports.js';
 
 /**
  * Automatic persisted queries as Apollo Client sends them, over a real port: a hash alone first,
@@ -213,31 +212,16 @@ describe('registration', () => {
 });
 
 describe('over graphql-ws', () => {
-  /** The first result of an operation, or its refusal; a subscribe message must carry a query, so a hash alone comes with an empty one. */
-  async function overWebSocket(url: string, params: Record<string, unknown>): Promise<Omit<Result, 'status'>> {
-    const client = createWsClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
-    try {
-      return await new Promise((resolve, reject) => {
-        client.subscribe({ ...params, query: (params['query'] as string | undefined) ?? '' } as never, {
-          next: (result) => resolve(result as Omit<Result, 'status'>),
-          error: (errors) => (Array.isArray(errors) ? resolve({ errors }) : reject(errors as Error)),
-          complete: () => undefined,
-        });
-      });
-    } finally {
-      await client.dispose();
-    }
-  }
-
   it('runs a query named by its hash alone, sent with the empty query graphql-ws requires', async () => {
     const { url } = await served();
     const query = print(CacheConfigDocument);
 
-    const unknown = await overWebSocket(url, byHash(sha256(query)));
-    const registered = await overWebSocket(url, byHash(sha256(query), query));
-    const named = await overWebSocket(url, byHash(sha256(query)));
+    // A subscribe message must carry a query: the transport sends a hash alone with an empty one.
+    const unknown = await send('graphql-ws', url, byHash(sha256(query)));
+    const registered = await send('graphql-ws', url, byHash(sha256(query), query));
+    const named = await send('graphql-ws', url, byHash(sha256(query)));
 
-    expect(codes({ status: 0, ...unknown })).toEqual([PERSISTED_QUERY_CODES.notFound]);
+    expect(codes(unknown)).toEqual([PERSISTED_QUERY_CODES.notFound]);
     expect(registered.errors).toBeUndefined();
     expect(named.errors).toBeUndefined();
     expect(named.data).toEqual(registered.data);

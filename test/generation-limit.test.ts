@@ -1,10 +1,9 @@
 import { parse } from 'graphql';
-import { createClient as createWsClient } from 'graphql-ws';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import WebSocket from 'ws';
 import { countGenerations } from '../src/plugins/use-generation-limit.js';
 import { createHarness, serve, type Harness } from './helpers/harness.js';
 import { rawPost } from './helpers/http.js';
+import { wsClient } from './helpers/subscribers.js';
 
 const LIMIT = 5;
 
@@ -87,7 +86,7 @@ describe('MAX_GENERATIONS_PER_OPERATION over graphql-ws', () => {
   it('refuses an operation one over the limit and runs one of exactly the limit', async () => {
     const harness = createHarness({ env: { MAX_GENERATIONS_PER_OPERATION: String(LIMIT) } });
     const url = await serve(harness);
-    const client = createWsClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+    const client = wsClient(url);
     onTestFinished(() => client.dispose());
     const run = async (query: string) => {
       for await (const result of client.iterate({ query })) return result;

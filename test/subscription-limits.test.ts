@@ -1,10 +1,9 @@
 import { print } from 'graphql';
-import { createClient as createWsClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import WebSocket from 'ws';
 import { CacheStatsLiveDocument } from '../src/generated/graphql.js';
 import { createHarness, serve } from './helpers/harness.js';
-import { subscribe, type Subscriber, type SubscriptionResult, type Transport } from './helpers/subscribers.js';
+import { subscribe, wsClient, type Subscriber, type SubscriptionResult, type Transport } from './helpers/subscribers.js';
 
 type Stats = SubscriptionResult<unknown>;
 
@@ -19,7 +18,7 @@ const codesOf = (result: Stats) => (result.errors ?? []).map((error) => error.ex
 
 /** One graphql-ws connection, shared by every subscription made through it. */
 function connection(url: string): Client {
-  const client = createWsClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+  const client = wsClient(url);
   onTestFinished(() => client.dispose());
   return client;
 }

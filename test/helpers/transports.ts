@@ -75,7 +75,7 @@ async function firstOverWebSocket(url: string, params: Record<string, unknown>, 
   const client = wsClient(url, authorization);
   try {
     return await new Promise<TransportResult>((resolve, reject) => {
-      client.subscribe({ query: '', ...params } as never, {
+      client.subscribe({ ...params, query: (params['query'] as string | undefined) ?? '' } as never, {
         next: (result) => resolve({ status: 0, ...(result as Omit<TransportResult, 'status'>) }),
         error: (errors) => (Array.isArray(errors) ? resolve({ status: 0, errors }) : reject(closed(errors))),
         complete: () => undefined,
