@@ -54,12 +54,30 @@ export class RedisFlightCoordinator implements FlightCoordinator {
       taken = await this.#link.client.set(lock, token, 'PX', this.#lockTtlMs, 'NX');
     } catch (error) {
       this.#link.failed(error);
-      // Redis may have taken the lock all the same (the answer came too late): this instance
-      // generates, and releases and announces as a holder would, so no waiter is left behind.
-      return { kind: 'generate', release: (outcome) => this.#release(key, lock, token, outcome) };
+      return this.#afterUnanswered(key, lock, token);
     }
     if (taken === 'OK') return this.#held(key, lock, token);
     return { kind: 'wait', settled: this.#wait(key, lock) };
+  }
+
+  /**
+   * A claim whose answer did not come in time. Redis may have taken it all the same: the answer
+   * can sit unread while this process's event loop is busy, and the timeout fires first. The lock
+   * then tells: this claim's token (it holds the key), another's (another instance generates it:
+   * wait, rather than generate it twice), or none. When Redis does not answer that either, or
+   * holds no lock, this instance generates, and releases and announces as a holder would, so
+   * that no waiter is left behind.
+   */
+  async #afterUnanswered(key: string, lock: string, token: string): Promise<FlightClaim> {
+    let holder: string | null = null;
+    try {
+      holder = await this.#link.client.get(lock);
+    } catch (error) {
+      this.#link.failed(error);
+    }
+    if (holder === token) return this.#held(key, lock, token);
+    if (holder !== null) return { kind: 'wait', settled: this.#wait(key, lock) };
+    return { kind: 'generate', release: (outcome) => this.#release(key, lock, token, outcome) };
   }
 
   /** A claim this instance holds: renewed until released. */
