@@ -36,6 +36,17 @@ async function instance(namespace: string): Promise<RedisFlightCoordinator> {
   return coordinator;
 }
 
+/** A namespace of the test's own, and a connection to look at its lock of key `k`, removed when the test finishes. */
+function lockSpace(): { namespace: string; redis: Redis } {
+  const namespace = `gencache:test:${randomUUID()}:`;
+  const redis = new Redis(REDIS_URL);
+  onTestFinished(async () => {
+    await redis.del(`${namespace}lock:k`);
+    redis.disconnect();
+  });
+  return { namespace, redis };
+}
+
 /** Claims, then keeps the event loop busy past the command timeout, as a stall does. */
 function claimDuringStall(coordinator: RedisFlightCoordinator, key: string): Promise<FlightClaim> {
   const claim = coordinator.claim(key);
@@ -48,12 +59,7 @@ function claimDuringStall(coordinator: RedisFlightCoordinator, key: string): Pro
 
 describe.skipIf(redisSkipReason !== undefined)(`claims answered too late${skipped}`, () => {
   it('a waiter whose SET NX timed out waits for the holder instead of generating too', async () => {
-    const namespace = `gencache:test:${randomUUID()}:`;
-    const redis = new Redis(REDIS_URL);
-    onTestFinished(async () => {
-      await redis.del(`${namespace}lock:k`);
-      redis.disconnect();
-    });
+    const { namespace, redis } = lockSpace();
     const [holder, waiter] = [await instance(namespace), await instance(namespace)];
 
     const held = await holder.claim('k');
@@ -68,12 +74,7 @@ describe.skipIf(redisSkipReason !== undefined)(`claims answered too late${skippe
   });
 
   it('a claim whose SET NX timed out but was taken holds the key: the others wait, and its release frees them', async () => {
-    const namespace = `gencache:test:${randomUUID()}:`;
-    const redis = new Redis(REDIS_URL);
-    onTestFinished(async () => {
-      await redis.del(`${namespace}lock:k`);
-      redis.disconnect();
-    });
+    const { namespace, redis } = lockSpace();
     const [first, other] = [await instance(namespace), await instance(namespace)];
 
     const late = await claimDuringStall(first, 'k');
