@@ -1,9 +1,9 @@
 import { parse } from 'graphql';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { countGenerations } from '../src/plugins/use-generation-limit.js';
 import { createHarness, serve, type Harness } from './helpers/harness.js';
 import { rawPost } from './helpers/http.js';
-import { wsClient } from './helpers/subscribers.js';
+import { codesOf, send, type Transport } from './helpers/transports.js';
 
 const LIMIT = 5;
 
@@ -82,23 +82,18 @@ describe.each([
   });
 });
 
-describe('MAX_GENERATIONS_PER_OPERATION over graphql-ws', () => {
-  it('refuses an operation one over the limit and runs one of exactly the limit', async () => {
+describe.each<Transport>(['get', 'sse', 'graphql-ws'])('MAX_GENERATIONS_PER_OPERATION over %s', (transport) => {
+  it('refuses an operation one over the limit, generating nothing, and runs one of exactly the limit', async () => {
     const harness = createHarness({ env: { MAX_GENERATIONS_PER_OPERATION: String(LIMIT) } });
     const url = await serve(harness);
-    const client = wsClient(url);
-    onTestFinished(() => client.dispose());
-    const run = async (query: string) => {
-      for await (const result of client.iterate({ query })) return result;
-      return undefined;
-    };
 
-    const over = await run(aliases(LIMIT + 1));
-    expect(over?.errors?.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
+    const over = await send(transport, url, { query: aliases(LIMIT + 1) });
+    expect(codesOf(over)).toEqual(['BAD_USER_INPUT']);
+    expect(over.errors?.[0]?.message).toBe(`the operation asks for ${LIMIT + 1} generations; the limit is ${LIMIT} an operation`);
     expect(harness.generator.calls).toHaveLength(0);
 
-    const within = await run(aliases(LIMIT));
-    expect(within?.errors).toBeUndefined();
+    const within = await send(transport, url, { query: aliases(LIMIT) });
+    expect(within.errors).toBeUndefined();
     expect(harness.generator.calls).toHaveLength(LIMIT);
   });
 });

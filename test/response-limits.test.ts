@@ -3,7 +3,8 @@ import { CacheStatsDocument } from '../src/generated/graphql.js';
 import { toGenerationRequest } from '../src/generation/request.js';
 import { SIMULATED_MAX_TOKENS, SimulatedGenerator } from '../src/generation/simulated-generator.js';
 import { testConfig } from './helpers/config.js';
-import { createHarness, dataOf, errorCodes, serve, type Harness, type OperationResult } from './helpers/harness.js';
+import { createHarness, dataOf, serve, type Harness } from './helpers/harness.js';
+import { codesOf, send, TRANSPORTS, type Transport, type TransportResult } from './helpers/transports.js';
 
 const LIMIT = 1024;
 const simulated = new SimulatedGenerator({ latencyMs: 0 });
@@ -23,48 +24,36 @@ async function edgeOf(prompt: string, limit: number): Promise<number> {
   throw new Error(`no edge at ${limit} bytes`);
 }
 
-type Door = 'yoga' | 'fast lane' | 'GET';
-const DOORS: Door[] = ['yoga', 'fast lane', 'GET'];
+type Send = (query: string, variables?: Record<string, unknown>) => Promise<TransportResult>;
 
-type Send = (query: string, variables?: Record<string, unknown>) => Promise<OperationResult<Record<string, unknown>>>;
-
-/** Sends queries through one door of the server: Yoga's fetch, JSON POSTs on a real port, or GETs. */
-async function doorOf(harness: Harness, door: Door): Promise<Send> {
-  const url = door === 'yoga' ? 'http://yoga/graphql' : await serve(harness);
-  return async (query, variables = {}) => {
-    let response: Response;
-    if (door === 'GET') {
-      const get = new URL(url);
-      get.searchParams.set('query', query);
-      get.searchParams.set('variables', JSON.stringify(variables));
-      response = await fetch(get, { headers: { accept: 'application/graphql-response+json' } });
-    } else {
-      const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) };
-      response = door === 'yoga' ? await harness.yoga.fetch(url, init) : await fetch(url, init);
-    }
-    return { status: response.status, ...((await response.json()) as object) };
-  };
+/** Sends queries to the served harness over one transport. */
+async function doorOf(harness: Harness, transport: Transport): Promise<Send> {
+  const url = await serve(harness);
+  return (query, variables = {}) => send(transport, url, { query, variables });
 }
+
+/** A result with errors is still 200 over HTTP (graphql-ws has no status). */
+const okStatus = (transport: Transport) => (transport === 'graphql-ws' ? 0 : 200);
 
 const GENERATION = 'query ($input: GenerationInput!) { generation(input: $input) { key output cacheStatus } }';
 
 describe('the output limit (MAX_OUTPUT_BYTES)', () => {
-  it.each(DOORS)('serves and stores an output of at most the limit, and refuses a longer one with RESPONSE_TOO_LARGE, unstored (%s)', async (door) => {
+  it.each(TRANSPORTS)('serves and stores an output of at most the limit, and refuses a longer one with RESPONSE_TOO_LARGE, unstored (%s)', async (door) => {
     const harness = createHarness({ env: { MAX_OUTPUT_BYTES: String(LIMIT) } });
     const prompt = `edge over ${door}`;
     const edge = await edgeOf(prompt, LIMIT);
-    const send = await doorOf(harness, door);
+    const ask = await doorOf(harness, door);
 
-    const fits = await send(GENERATION, { input: { prompt, parameters: { maxTokens: edge } } });
-    const tooLong = await send(GENERATION, { input: { prompt, parameters: { maxTokens: edge + 1 } } });
-    const again = await send(GENERATION, { input: { prompt, parameters: { maxTokens: edge + 1 } } });
+    const fits = await ask(GENERATION, { input: { prompt, parameters: { maxTokens: edge } } });
+    const tooLong = await ask(GENERATION, { input: { prompt, parameters: { maxTokens: edge + 1 } } });
+    const again = await ask(GENERATION, { input: { prompt, parameters: { maxTokens: edge + 1 } } });
 
     expect(fits.errors).toBeUndefined();
     expect(Buffer.byteLength((fits.data?.['generation'] as { output: string }).output)).toBeLessThanOrEqual(LIMIT);
     for (const refused of [tooLong, again]) {
-      expect(refused.status).toBe(200);
+      expect(refused.status).toBe(okStatus(door));
       expect(refused.data).toEqual({ generation: null });
-      expect(errorCodes(refused)).toEqual(['RESPONSE_TOO_LARGE']);
+      expect(codesOf(refused)).toEqual(['RESPONSE_TOO_LARGE']);
       // Streamed, the generation is stopped as soon as it passes the limit.
       expect(refused.errors?.[0]?.message).toMatch(new RegExp(`^the generation's output is (at least )?\\d+ bytes; the limit is ${LIMIT}$`));
     }
@@ -79,20 +68,20 @@ describe('the response limit (MAX_RESPONSE_BYTES)', () => {
   const aliases = (count: number) =>
     `query ($input: GenerationInput!) { ${Array.from({ length: count }, (_, i) => `a${i}: generation(input: $input) { output }`).join(' ')} }`;
 
-  it.each(DOORS)('serves outputs adding up to the limit, and answers the one past it RESPONSE_TOO_LARGE (%s)', async (door) => {
+  it.each(TRANSPORTS)('serves outputs adding up to the limit, and answers the one past it RESPONSE_TOO_LARGE (%s)', async (door) => {
     const harness = createHarness({ env: { MAX_RESPONSE_BYTES: String(LIMIT) } });
     const input = { prompt: `response over ${door}`, parameters: { maxTokens: 20 } };
     const bytes = await outputBytes(input.prompt, 20);
     const fit = Math.floor(LIMIT / bytes);
-    const send = await doorOf(harness, door);
+    const ask = await doorOf(harness, door);
 
-    const atLimit = await send(aliases(fit), { input });
-    const over = await send(aliases(fit + 1), { input });
+    const atLimit = await ask(aliases(fit), { input });
+    const over = await ask(aliases(fit + 1), { input });
 
     expect(atLimit.errors).toBeUndefined();
     expect(Object.values(atLimit.data ?? {}).filter((value) => value !== null)).toHaveLength(fit);
-    expect(over.status).toBe(200);
-    expect(errorCodes(over)).toEqual(['RESPONSE_TOO_LARGE']);
+    expect(over.status).toBe(okStatus(door));
+    expect(codesOf(over)).toEqual(['RESPONSE_TOO_LARGE']);
     expect(over.errors?.[0]?.message).toBe(`the outputs of this response pass ${LIMIT} bytes; ask for fewer generations at once`);
     expect(Object.values(over.data ?? {}).filter((value) => value !== null)).toHaveLength(fit);
     // One generation for both operations; the limit refuses bytes, not work.
@@ -113,10 +102,10 @@ describe('the response limit (MAX_RESPONSE_BYTES)', () => {
       generationMs: 1,
     });
 
-    const send = await doorOf(harness, 'fast lane');
-    const result = await send(GENERATION, { input: { prompt: 'wide' } });
+    const ask = await doorOf(harness, 'lane');
+    const result = await ask(GENERATION, { input: { prompt: 'wide' } });
 
-    expect(errorCodes(result)).toEqual(['RESPONSE_TOO_LARGE']);
+    expect(codesOf(result)).toEqual(['RESPONSE_TOO_LARGE']);
     expect(harness.generator.calls).toHaveLength(0);
   });
 
@@ -124,12 +113,12 @@ describe('the response limit (MAX_RESPONSE_BYTES)', () => {
     const harness = createHarness();
     const inputs = Array.from({ length: 100 }, (_, i) => ({ prompt: `long ${i}`, parameters: { maxTokens: SIMULATED_MAX_TOKENS } }));
 
-    const send = await doorOf(harness, 'fast lane');
-    const result = await send('query ($inputs: [GenerationInput!]!) { generations(inputs: $inputs) { output } }', { inputs });
+    const ask = await doorOf(harness, 'lane');
+    const result = await ask('query ($inputs: [GenerationInput!]!) { generations(inputs: $inputs) { output } }', { inputs });
 
     expect(result.errors).toBeUndefined();
     expect(result.data?.['generations']).toHaveLength(100);
-    const refused = await send(GENERATION, { input: { prompt: 'x', parameters: { maxTokens: 1_000_000 } } });
-    expect(errorCodes(refused)).toEqual(['BAD_USER_INPUT']);
+    const refused = await ask(GENERATION, { input: { prompt: 'x', parameters: { maxTokens: 1_000_000 } } });
+    expect(codesOf(refused)).toEqual(['BAD_USER_INPUT']);
   });
 });
