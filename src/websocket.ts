@@ -18,14 +18,6 @@ export interface WebSocketEndpoint {
   close(): Promise<void>;
 }
 
-/**
- * Serves the graphql-ws protocol on Yoga's endpoint of an HTTP server, through Yoga's own
- * envelop (schema, context, plugins), so subscriptions behave as over SSE. Before that, Yoga's
- * `onParams` hooks see the operation's parameters, as they see those of every HTTP request (the
- * fast lane's too): a plugin that refuses or rewrites parameters (trusted documents) holds on this
- * transport as well. Credentials come from the `authorization` connection parameter or the
- * upgrade request's header. A message is limited to `maxPayload` bytes, as an HTTP body is.
- */
 /** Subscriptions open at once on one graphql-ws connection. */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 10;
 
@@ -36,6 +28,17 @@ export interface WebSocketLimits {
   readonly maxSubscriptionsPerConnection: number;
 }
 
+/**
+ * Serves the graphql-ws protocol on Yoga's endpoint of an HTTP server, through Yoga's own
+ * envelop (schema, context, plugins), so subscriptions behave as over SSE. Before that, Yoga's
+ * `onParams` hooks see the operation's parameters, as they see those of every HTTP request (the
+ * fast lane's too): a plugin that refuses or rewrites parameters (trusted documents) holds on this
+ * transport as well. An operation refused before it runs (by those hooks, the parser, validation,
+ * a security limit or the connection's operation limit) gets its `error` message with the codes
+ * HTTP gives, Yoga's `onExecutionResult` hooks see the refusal, and the connection goes on.
+ * Credentials come from the `authorization` connection parameter or the upgrade request's header.
+ * A message is limited to `maxPayload` bytes, as an HTTP body is.
+ */
 export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { maxPayload, maxSubscriptionsPerConnection }: WebSocketLimits): WebSocketEndpoint {
   // A message over the body limit of HTTP closes the socket (1009) before it is read whole.
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload });
@@ -201,8 +204,8 @@ const PARSE_FAILED = 'GRAPHQL_PARSE_FAILED';
  */
 function refusalOf(error: unknown, code?: string): GraphQLError[] {
   if (!(error instanceof GraphQLError)) throw error;
-  const coded = code === undefined || error.extensions['code'] !== undefined ? error : copyOf(error, { ...error.extensions, code });
-  return [withoutHttp(withRequestErrorCode(coded))];
+  const withCode = code === undefined || error.extensions['code'] !== undefined ? error : copyOf(error, { ...error.extensions, code });
+  return [withoutHttp(withRequestErrorCode(withCode))];
 }
 
 /** The error without its HTTP status, which Yoga strips from HTTP answers and graphql-ws would send. */
