@@ -28,6 +28,7 @@ import { DASHBOARD_PATH, useDashboard } from './plugins/use-dashboard.js';
 import { DEFAULT_MAX_GENERATIONS_PER_OPERATION, useGenerationLimit } from './plugins/use-generation-limit.js';
 import { useGeneratorReadiness } from './plugins/use-generator-readiness.js';
 import { useGraphiQLPage } from './plugins/use-graphiql-page.js';
+import { useMalformedParams } from './plugins/use-malformed-params.js';
 import { useMetricsEndpoint } from './plugins/use-metrics-endpoint.js';
 import { operationNamesOf, useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { useRequestErrorCodes } from './plugins/use-request-error-codes.js';
@@ -162,10 +163,11 @@ export function createGraphQlServer(options: GraphQlServerDependencies): GraphQl
   const isAdmin = (sources: Partial<YogaInitialContext> & ServerContext) => dependencies.authenticate(credentialsOf(sources)) === 'granted';
   // Plugins with hooks of HTTP framing that never act on what the fast lane takes: the readiness,
   // metrics, REST (/api) and dashboard endpoints answer their own paths; CSRF prevention lets
-  // every JSON POST through; the GraphiQL page only acts on the GETs Yoga answers with GraphiQL.
+  // every JSON POST through; the GraphiQL page only acts on the GETs Yoga answers with GraphiQL;
+  // the refusal of malformed parameters wraps Yoga's parsers, which the lane's requests skip.
   const csrfPrevention = useCsrfPrevention();
   const graphiqlPage = useGraphiQLPage({ options: { title: 'gencache', defaultQuery: print(ExampleDocument) }, render: renderGraphiQL });
-  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled, sharedTier: () => cache.stats().sharedTier, requireGenerator: readyRequiresGenerator }), useMetricsEndpoint(metrics), useRestApi(), graphiqlPage, useDashboard({ graphqlEndpoint: GRAPHQL_ENDPOINT })];
+  const laneSafe = [csrfPrevention, useGeneratorReadiness({ generator, cacheEnabled: () => cache.settings.enabled, sharedTier: () => cache.stats().sharedTier, requireGenerator: readyRequiresGenerator }), useMetricsEndpoint(metrics), useRestApi(), graphiqlPage, useDashboard({ graphqlEndpoint: GRAPHQL_ENDPOINT }), useMalformedParams()];
   // The request metrics and the access log first, so that they see every request, those a later
   // plugin's onParams refuses too; then trusted documents (which documents may be parsed at all),
   // automatic persisted queries (which text a hash names; after trusted documents, which decide

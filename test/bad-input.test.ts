@@ -4,7 +4,9 @@ import { z } from 'zod';
 import type { JsonObject } from '../src/generation/generator.js';
 import { SIMULATED_MAX_TOKENS } from '../src/generation/simulated-generator.js';
 import { CacheStatsDocument, GenerateDocument, GenerationDocument, GenerationsDocument } from '../src/generated/graphql.js';
-import { createHarness, dataOf, errorCodes, listen, type Harness, type Listening, type OperationResult } from './helpers/harness.js';
+import { createHarness, dataOf, errorCodes, listen, serve, type Harness, type Listening, type OperationResult } from './helpers/harness.js';
+import { rawPost } from './helpers/http.js';
+import { captureLogs } from './helpers/logs.js';
 import { codesOf, send, TRANSPORTS } from './helpers/transports.js';
 
 const LIMITS = { MAX_PROMPT_LENGTH: '100', MAX_PARAMETERS_BYTES: '64', MAX_BATCH_SIZE: '5' };
@@ -264,5 +266,32 @@ describe.each(TRANSPORTS)('bad input over %s', (transport) => {
     expect(refused.errors?.[0]?.message).toMatch(message);
     expect(refused.data ?? undefined).toBeUndefined();
     expect(harness.generator.calls).toHaveLength(calls);
+  });
+});
+
+describe('parameters of a GET or a form POST that are not JSON', () => {
+  const query = 'query ($input: GenerationInput!) { generation(input: $input) { key } }';
+
+  it.each([
+    ['variables', { query, variables: 'not json' }],
+    ['extensions', { query: '{ cacheConfig { enabled } }', extensions: '{"persistedQuery":' }],
+  ])('refuses %s that are not JSON with 400 BAD_REQUEST, logging no fault, and serves the same parameters as JSON', async (_name, params) => {
+    const { logger, lines } = captureLogs('info');
+    const harness = createHarness({ logger });
+    const url = await serve(harness);
+    const search = new URLSearchParams(params);
+    const form = { 'content-type': 'application/x-www-form-urlencoded', 'x-graphql-yoga-csrf': '1', accept: 'application/graphql-response+json' };
+
+    const byGet = await fetch(`${url}?${search}`, { headers: { accept: 'application/graphql-response+json' } });
+    const byForm = await rawPost(url, search.toString(), form);
+
+    for (const [status, body] of [[byGet.status, await byGet.text()], [byForm.status, byForm.body]] as const) {
+      expect(status).toBe(400);
+      expect(JSON.parse(body)).toEqual({ errors: [{ message: 'The "variables" or "extensions" parameter is not valid JSON.', extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    expect(harness.generator.calls).toHaveLength(0);
+    expect(lines.filter((line) => (line['level'] as number) >= 50)).toEqual([]);
+    const valid = await fetch(`${url}?${new URLSearchParams({ query, variables: JSON.stringify({ input: { prompt: 'fine' } }) })}`);
+    expect(valid.status).toBe(200);
   });
 });
