@@ -5,7 +5,8 @@ import { WebSocket } from 'ws';
 /**
  * The signal that an operation's client has gone: its HTTP response closed before it was
  * finished, or its WebSocket closed. One per response or socket (every operation of a socket
- * shares it), made when a load first waits for a generation, so that a hit never pays for it.
+ * shares it), made when a load first joins a generation in flight, so that a hit, local or
+ * shared, never pays for it.
  */
 
 const departures = new WeakMap<object, AbortSignal>();

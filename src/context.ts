@@ -112,7 +112,7 @@ export function createContext(
       let memoised = loaders.get(id);
       if (memoised === undefined) {
         const memo = new CountingPromiseMap<Promise<GenerationResult | null>>(() => service.noteDeduplicated());
-        const loader: GenerationLoader = new DataLoader((requests) => service.loadMany(requests, { ...options, operation, signal: departure() }), {
+        const loader: GenerationLoader = new DataLoader((requests) => service.loadMany(requests, { ...options, operation, departure }), {
           cacheKeyFn: (each) => each.key,
           cacheMap: memo,
         });

@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { CHAT_ROLES } from '../generation/generator.js';
 import type { RestoredEntry, RestoreResult } from './memory-store.js';
 import type { GenerationRecord } from './store.js';
 
@@ -95,7 +96,7 @@ const recordSchema = z.looseObject({
   generationMs: z.number().nonnegative(),
   promptTokens: z.int().nonnegative().optional(),
   completionTokens: z.int().nonnegative().optional(),
-  messages: z.array(z.strictObject({ role: z.enum(['SYSTEM', 'USER', 'ASSISTANT']), content: z.string() })).optional(),
+  messages: z.array(z.strictObject({ role: z.enum(CHAT_ROLES), content: z.string() })).optional(),
 }) satisfies z.ZodType<GenerationRecord>;
 
 const entrySchema = z

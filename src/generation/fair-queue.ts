@@ -75,16 +75,15 @@ export class FairQueue {
 
   /**
    * Takes a task that has not started out of the queue: it never runs, and its promise rejects
-   * with `reason`. False when it has started already.
+   * with `reason`. A task that has started is left alone.
    */
-  cancel(task: QueuedTask, reason: unknown): boolean {
-    if (task.started) return false;
+  cancel(task: QueuedTask, reason: unknown): void {
+    if (task.started) return;
     const queued = task as Task;
     // Dropped from its owners' lists on the way, as a task another owner's turn started.
     queued.started = true;
     this.#pending--;
     queued.reject(reason);
-    return true;
   }
 
   #enqueue(owner: object, task: Task): void {

@@ -9,7 +9,8 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 export type JsonObject = { [key: string]: JsonValue };
 
 /** Who speaks a chat message. */
-export type ChatRole = 'SYSTEM' | 'USER' | 'ASSISTANT';
+export const CHAT_ROLES = ['SYSTEM', 'USER', 'ASSISTANT'] as const;
+export type ChatRole = (typeof CHAT_ROLES)[number];
 
 export interface ChatMessage {
   readonly role: ChatRole;

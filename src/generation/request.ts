@@ -144,7 +144,7 @@ export function toGenerationRequest(
   // written out: keys in sorted order, and the prompt, the longest part, serialised once by
   // JSON.stringify rather than walked twice. A chat of one USER message keys as its prompt.
   const canonicalInput = text.chat
-    ? `{"messages":${canonicalJson(text.messages.map(({ content, role }) => ({ content, role })))},"model":${JSON.stringify(model)},"parameters":${canonicalParameters}}`
+    ? `{"messages":${canonicalJson(text.messages)},"model":${JSON.stringify(model)},"parameters":${canonicalParameters}}`
     : `{"model":${JSON.stringify(model)},"parameters":${canonicalParameters},"prompt":${JSON.stringify(text.prompt)}}`;
 
   return { key: generationKey(generator.id, canonicalInput), prompt: text.prompt, messages: text.messages, chat: text.chat, model, parameters };

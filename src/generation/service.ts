@@ -26,7 +26,7 @@ import { toGenerationRequest, type GenerationInput } from './request.js';
  * when it is stored.
  *
  * Waiters: every load and follower waiting on a flight is one of its waiters until the flight
- * ends or the waiter leaves (its `signal` aborts: the client went away; a follower returns). With
+ * ends or the waiter leaves (its `departure` signal aborts: the client went away; a follower returns). With
  * `abandoned: 'cancel'`, a flight whose last waiter left is cancelled: taken out of the queue, or
  * its generator aborted, and nothing stored. `cancel(key)` cancels one for the admin surface.
  */
@@ -55,10 +55,11 @@ export interface LoadOptions {
    */
   readonly operation?: object | undefined;
   /**
-   * Aborts when the client of the load has gone: the load then stops waiting on the generation
-   * it joined. @default the load waits until the generation ends
+   * The signal that the client of the load has gone, asked for only when the load joins a
+   * generation in flight: the load then stops counting as one of its waiters (see `abandoned`).
+   * @default the load counts until the generation ends
    */
-  readonly signal?: AbortSignal | undefined;
+  readonly departure?: (() => AbortSignal | undefined) | undefined;
 }
 
 /** A generation in flight, as the admin surface lists it. */
@@ -413,6 +414,8 @@ export class GenerationService {
   stream(request: GenerationRequest, options: LoadOptions): AsyncIterableIterator<GenerationChunk> {
     return new Repeater<GenerationChunk>(async (push, stop) => {
       const { key } = request;
+      let stopped = false;
+      void stop.then(() => (stopped = true));
       let entry: CacheEntry | null | undefined;
       if (readsCache(options.policy) && this.#cache.settings.enabled) {
         entry = this.#cache.getNow(key);
@@ -425,8 +428,7 @@ export class GenerationService {
         }
         entry ??= null;
       }
-      let stopped = false;
-      void stop.then(() => (stopped = true));
+      // A subscriber that left while the cache was read starts no flight.
       if (stopped) return;
       const joined = this.#join(request, entry, options);
       if (joined === null) throw new GencacheError('NOT_FOUND', 'not in the cache, and the policy CACHE_ONLY forbids generating it');
@@ -453,16 +455,13 @@ export class GenerationService {
             await Promise.race([woken, stop]);
             flight.sleepers.delete(wake);
           }
-          if (stopped) return release(true);
+          if (stopped) return;
         }
-        release(false);
-        const { record, entry: stored, remote } = await flight.promise;
-        const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: stored?.expiresAt };
-        if (result.status === 'COALESCED') this.#saved(record);
-        await push({ key, status: result.status, delta: record.output.slice(sent), index, result });
+        const result = this.#resultOf(await flight.promise, status);
+        await push({ key, status: result.status, delta: result.record.output.slice(sent), index, result });
         return stop();
       } finally {
-        release(!flight.settled);
+        release();
       }
     });
   }
@@ -476,42 +475,46 @@ export class GenerationService {
     const joined = this.#join(request, entry, options);
     if (joined === null || !('flight' in joined)) return joined;
     const { flight, status } = joined;
-    const release = this.#hold(flight, options.signal);
+    const release = this.#hold(flight, options.departure?.());
     return flight.promise.then(
-      ({ record, entry, remote }) => {
-        release(false);
-        const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt };
-        if (result.status === 'COALESCED') this.#saved(record);
-        return result;
+      (flown) => {
+        release();
+        return this.#resultOf(flown, status);
       },
       (error: unknown) => {
-        release(false);
+        release();
         throw error;
       },
     );
   }
 
+  /** What a waiter of a flight gets: COALESCED when another instance made it, a generation saved. */
+  #resultOf({ record, entry, remote }: FlightResult, status: CacheStatus): GenerationResult {
+    const result: GenerationResult = { record, status: remote ? 'COALESCED' : status, expiresAt: entry?.expiresAt };
+    if (result.status === 'COALESCED') this.#saved(record);
+    return result;
+  }
+
   /**
-   * Counts a waiter of a flight until the returned function is called: with true when the waiter
-   * left before the flight ended, with false when the flight ended; only the first call counts. A
-   * waiter with a signal leaves when it aborts. The last waiter to leave cancels the flight under
-   * `abandoned: 'cancel'`.
+   * Counts a waiter of a flight until the returned function is called (only the first call
+   * counts); a waiter with a signal also leaves when it aborts. The last waiter to leave a flight
+   * that has not ended cancels it under `abandoned: 'cancel'`.
    */
-  #hold(flight: Flight, signal: AbortSignal | undefined): (left: boolean) => void {
+  #hold(flight: Flight, signal: AbortSignal | undefined): () => void {
     flight.waiters++;
     let held = true;
-    const release = (left: boolean) => {
+    const release = () => {
       if (!held) return;
       held = false;
       signal?.removeEventListener('abort', onAbort);
       flight.waiters--;
-      if (left && flight.waiters === 0 && this.#abandoned === 'cancel' && !flight.settled) {
+      if (flight.waiters === 0 && this.#abandoned === 'cancel' && !flight.settled) {
         flight.abandoned = true;
         this.#cancelFlight(flight, new GencacheError('GENERATION_CANCELLED', 'every client of this generation went away'));
       }
     };
-    const onAbort = () => release(true);
-    if (signal?.aborted) release(true);
+    const onAbort = () => release();
+    if (signal?.aborted) release();
     else signal?.addEventListener('abort', onAbort, { once: true });
     return release;
   }
@@ -725,7 +728,7 @@ export class GenerationService {
   }
 
   /**
-   * Runs the generator under the timeout and the shutdown signal, whether or not it honours them,
+   * Runs the generator under the timeout, the shutdown signal and the flight's cancellation, whether or not it honours them,
    * and records what it streams in the flight's chunk log until it settles; a stream that passes
    * the output limit aborts it with RESPONSE_TOO_LARGE.
    */
@@ -733,7 +736,6 @@ export class GenerationService {
     // One controller for both the timeout and shutdown: a signal combined with a long-lived one
     // (AbortSignal.any) is kept by it on Node 20, one per generation, for the life of the process.
     if (this.#closed) return Promise.reject(this.#closed);
-    if (flight.cancel.signal.aborted) return Promise.reject(flight.cancel.signal.reason as Error);
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(new GencacheError('GENERATION_TIMEOUT', `the generator did not answer within ${this.#timeoutMs} ms`)),

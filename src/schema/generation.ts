@@ -2,7 +2,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { Repeater } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import { badUserInput, GencacheError } from '../errors.js';
-import type { ChatMessage as GenerationChatMessage } from '../generation/generator.js';
+import { CHAT_ROLES, type ChatMessage as GenerationChatMessage } from '../generation/generator.js';
 import { MAX_MESSAGES } from '../generation/limits.js';
 import type { GenerationInput as GenerationInputShape } from '../generation/request.js';
 import type { CachePolicy as CachePolicyValue, GenerationChunk as GenerationChunkValue, GenerationResult, LoadOptions } from '../generation/service.js';
@@ -31,7 +31,7 @@ export const CacheStatus = builder.enumType('CacheStatus', {
 
 export const ChatRole = builder.enumType('ChatRole', {
   description: 'Who speaks a chat message.',
-  values: ['SYSTEM', 'USER', 'ASSISTANT'] as const,
+  values: CHAT_ROLES,
 });
 
 const ChatMessageInput = builder.inputType('ChatMessageInput', {
