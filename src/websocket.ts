@@ -4,7 +4,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { createGraphQLError, isAsyncIterable, isPromise, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import { GencacheError } from './errors.js';
-import { withRequestErrorCode } from './plugins/use-request-error-codes.js';
+import { withExtensions, withRequestErrorCode } from './plugins/use-request-error-codes.js';
 import type { GencacheYoga, ServerContext } from './yoga.js';
 
 /** Yoga's enveloped execute and subscribe, carried to graphql-ws through the root value. */
@@ -35,7 +35,7 @@ export interface WebSocketLimits {
  * fast lane's too): a plugin that refuses or rewrites parameters (trusted documents) holds on this
  * transport as well. An operation refused before it runs (by those hooks, the parser, validation,
  * a security limit or the connection's operation limit) gets its `error` message with the codes
- * HTTP gives, Yoga's `onExecutionResult` hooks see the refusal, and the connection goes on.
+ * HTTP gives, the plugins' `onWebSocketRefusal` hooks see the refusal, and the connection goes on.
  * Credentials come from the `authorization` connection parameter or the upgrade request's header.
  * A message is limited to `maxPayload` bytes, as an HTTP body is.
  */
@@ -45,7 +45,10 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
   // Yoga's whole list, in its order, as its HTTP handling runs them.
   const plugins = (yoga as unknown as { plugins: Plugin[] }).plugins;
   const paramsHooks = plugins.flatMap((plugin) => (plugin.onParams ? [plugin.onParams] : []));
-  const resultHooks = plugins.flatMap((plugin) => (plugin.onExecutionResult ? [plugin.onExecutionResult] : []));
+  const refusalHooks = plugins.flatMap((plugin) => {
+    const hook = (plugin as WebSocketRefusalHook).onWebSocketRefusal;
+    return hook ? [hook] : [];
+  });
 
   /** The operation's arguments of execution, or the errors of its refusal: nothing of it has run. `running`: the connection's operations, this one included. */
   const admit = async (running: number, initial: InitialContext, request: Request): Promise<ExecutionArgs | readonly GraphQLError[]> => {
@@ -103,9 +106,9 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
         const request = new yoga.fetchAPI.Request(urlOf(initial.req), { method: initial.req.method, headers: initial.req.headers as Record<string, string> });
         // graphql-ws has registered this operation already: it counts itself.
         const admitted = await admit(Object.keys(ctx.subscriptions).length, initial, request);
-        // A refusal is this operation's result: Yoga's onExecutionResult hooks see it, as they see
-        // an HTTP request's (the request metrics count it).
-        return Array.isArray(admitted) ? runResultHooks(resultHooks, initial, request, admitted) : admitted;
+        // A refusal reaches the plugins that observe one (the request metrics count it).
+        if (Array.isArray(admitted)) for (const hook of refusalHooks) hook({ context: initial, errors: admitted });
+        return admitted;
       },
     },
     wss,
@@ -125,23 +128,20 @@ export function attachWebSocketEndpoint(server: Server, yoga: GencacheYoga, { ma
 }
 
 type ParamsHook = NonNullable<Plugin['onParams']>;
-type ResultHook = NonNullable<Plugin['onExecutionResult']>;
+
+/**
+ * A hook a plugin in Yoga's list may have beside Yoga's own: called with each graphql-ws operation
+ * refused before it runs (by Yoga's `onParams` hooks, the parser, validation, a security limit or
+ * the connection's operation limit), which no hook of Yoga's sees. It is not one of Yoga's hooks,
+ * so that the HTTP path, where result processing sees every refusal, pays nothing for it.
+ */
+export interface WebSocketRefusalHook {
+  onWebSocketRefusal?(refusal: { readonly context: unknown; readonly errors: readonly GraphQLError[] }): void;
+}
 
 /** The context an operation starts from: graphql-ws's, with the upgrade request and the parameters. */
 type InitialContext = ServerContext & { readonly req: IncomingMessage; params: GraphQLParams };
 
-/**
- * Runs Yoga's `onExecutionResult` hooks on the refusal of a graphql-ws operation, as Yoga's
- * `getResultForParams` runs them on every HTTP result, and resolves the errors to send: the
- * refusal's, or those of a result a hook set in its place.
- */
-async function runResultHooks(hooks: readonly ResultHook[], context: InitialContext, request: Request, errors: readonly GraphQLError[]): Promise<readonly GraphQLError[]> {
-  let result: ExecutionResult | AsyncIterable<ExecutionResult> = { errors };
-  for (const hook of hooks) {
-    await hook({ result, setResult: (next) => void (result = next as typeof result), request, context: context as never });
-  }
-  return !isAsyncIterable(result) && result.errors !== undefined && result.errors.length > 0 ? result.errors : errors;
-}
 
 /**
  * Runs Yoga's `onParams` hooks on a graphql-ws operation's parameters, as Yoga's
@@ -204,24 +204,19 @@ const PARSE_FAILED = 'GRAPHQL_PARSE_FAILED';
  */
 function refusalOf(error: unknown, code?: string): GraphQLError[] {
   if (!(error instanceof GraphQLError)) throw error;
-  const withCode = code === undefined || error.extensions['code'] !== undefined ? error : copyOf(error, { ...error.extensions, code });
-  return [withoutHttp(withRequestErrorCode(withCode))];
+  // Coded in place, as Yoga codes a parse error over HTTP: its parse cache keeps this very error
+  // for the next request of the same text, whatever its transport.
+  if (code !== undefined) {
+    const extensions = error.extensions as Record<string, unknown>;
+    extensions['code'] ??= code;
+    extensions['http'] ??= { spec: true, status: 400 };
+  }
+  return [withoutHttp(withRequestErrorCode(error))];
 }
 
 /** The error without its HTTP status, which Yoga strips from HTTP answers and graphql-ws would send. */
 function withoutHttp(error: GraphQLError): GraphQLError {
   if (error.extensions['http'] === undefined) return error;
   const { http: _http, ...extensions } = error.extensions;
-  return copyOf(error, extensions);
+  return withExtensions(error, extensions);
 }
-
-/** The same error, where it was found included, with other extensions. */
-const copyOf = (error: GraphQLError, extensions: GraphQLError['extensions']): GraphQLError =>
-  createGraphQLError(error.message, {
-    nodes: error.nodes,
-    source: error.source,
-    positions: error.positions,
-    path: error.path,
-    originalError: error.originalError,
-    extensions,
-  });

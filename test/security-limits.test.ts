@@ -110,3 +110,19 @@ describe.each(TRANSPORTS)('security limits on the shape of an operation, over %s
     expectRefused(transport, refused, 'GRAPHQL_PARSE_FAILED', 'Syntax Error');
   });
 });
+
+describe('a document refused over one transport', () => {
+  it.each([
+    ['that does not parse', '{ cacheConfig { maxEntries } ', 'GRAPHQL_PARSE_FAILED'],
+    ['over the token limit', withTokens(SECURITY_LIMITS.tokens + 1), 'GRAPHQL_PARSE_FAILED'],
+  ])('%s gets the same code over the others afterwards, whatever came first (Yoga caches the parse error)', async (_case, query, code) => {
+    const server = await listen(createHarness());
+    try {
+      for (const transport of ['graphql-ws', ...TRANSPORTS.filter((each) => each !== 'graphql-ws')] as Transport[]) {
+        expect(codesOf(await send(transport, server.url, { query })), transport).toEqual([code]);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

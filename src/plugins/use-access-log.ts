@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import type { ExecutionArgs, ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
 import { noteDocument, noteParams, operationNameOf, startOf } from './request-tracking.js';
@@ -69,7 +69,7 @@ export function useAccessLog({ logger }: AccessLogOptions): Plugin {
    * execution, so every transport that executes through it is covered: GraphQL over HTTP (the
    * fast lane's too), graphql-ws and the REST endpoints.
    */
-  const logRefusals = ({ contextValue, document, operationName }: ExecutionArgs, result: ExecutionResult | AsyncIterable<unknown>) => {
+  const logRefusals = ({ contextValue }: ExecutionArgs, result: ExecutionResult | AsyncIterable<unknown>) => {
     if (isAsyncIterable(result) || result.errors === undefined) return;
     const refused = result.errors.filter((error) => error.path !== undefined && isAdminRefusal(error.extensions?.['code']));
     if (refused.length === 0) return;
@@ -78,7 +78,7 @@ export function useAccessLog({ logger }: AccessLogOptions): Plugin {
       {
         method: request?.method ?? req?.method,
         path: pathOf(request?.url ?? req?.url),
-        operation: nameOf(getOperationAST(document, operationName)?.name?.value ?? operationNameOf(contextValue)),
+        operation: nameOf(operationNameOf(contextValue)),
         code: refused[0]!.extensions['code'],
         fields: refused.map((error) => error.path!.join('.')),
         remoteAddress: req?.socket.remoteAddress,

@@ -9,8 +9,8 @@ const MESSAGE = 'The "variables" or "extensions" parameter is not valid JSON.';
  * an unexpected error (HTTP 500, logged as a fault): Yoga's parser of URL-encoded parameters lets
  * `JSON.parse`'s SyntaxError through. It wraps whichever parser Yoga chose for the request, so it
  * must come after Yoga's own parsers (any plugin given to Yoga does). A JSON body Yoga refuses
- * itself, and the fast lane never takes a request Yoga's parsers would: this hook of HTTP framing
- * leaves the lane on.
+ * itself, and the fast lane never takes a GET or a form POST: this hook of HTTP framing leaves the
+ * lane on.
  */
 export function useMalformedParams(): Plugin {
   return {

@@ -2,6 +2,7 @@ import { Kind, parse } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import { graphQlRequestMetrics, type RequestStatus } from '../metrics.js';
+import type { WebSocketRefusalHook } from '../websocket.js';
 import { noteDocument, noteParams, operationNameOf, startOf } from './request-tracking.js';
 
 export interface OperationMetricsOptions {
@@ -31,26 +32,27 @@ interface Labels {
 }
 
 /**
- * Counts GraphQL requests over HTTP by operation and status (`ok`, or `error` when the result has
+ * Counts GraphQL requests over HTTP and graphql-ws by operation and status (`ok`, or `error` when the result has
  * errors) and observes their duration: from Yoga's `onParams` (the parameters are read; parsing,
  * validation and execution are to come) to the result's processing. A subscription counts once,
  * when it starts, and has no duration.
  *
- * Hooks: `onParams`, envelop's `onExecute` and `onSubscribe`, `onExecutionResult`, and
- * `onResultProcess`, which Yoga and the fast lane both run (src/fast-lane.ts); none of HTTP
+ * Hooks: `onParams`, envelop's `onExecute` and `onSubscribe`, `onResultProcess`, which Yoga and
+ * the fast lane both run (src/fast-lane.ts), and `onWebSocketRefusal`; none of HTTP
  * framing, so the lane stays on. It
  * must come before any plugin whose `onParams` may refuse a request, so that the refusal is timed
  * too. `onResultProcess` runs once per response, also for requests refused before execution
  * (parse and validation errors, an `onParams` refusal): those count under the name their
  * parameters gave, if known. graphql-ws operations never reach result processing: they are
  * counted when they execute (a subscription when it starts), from envelop's hooks, and one
- * refused before it runs (a parse or validation error, a limit) from `onExecutionResult`, which
- * src/websocket.ts runs for it.
+ * refused before it runs (a parse or validation error, a limit) from `onWebSocketRefusal`, which
+ * src/websocket.ts runs for it and nothing runs on the HTTP path. The REST endpoints are not
+ * counted here: they answer on paths of their own, before GraphQL result processing.
  *
  * On the hot path: label objects are built once, per known name; a request costs a clock read,
- * two properties on its context, and prom-client's increment and observation.
+ * the request tracking's notes on its context, and prom-client's increment and observation.
  */
-export function useOperationMetrics({ registry, operationNames }: OperationMetricsOptions): Plugin {
+export function useOperationMetrics({ registry, operationNames }: OperationMetricsOptions): Plugin & WebSocketRefusalHook {
   const { requests, durations } = graphQlRequestMetrics(registry);
   const labelsOf = (operation: string): Labels => ({ ok: { operation, status: 'ok' }, error: { operation, status: 'error' }, operation: { operation } });
   // null: an operation without a name; no string, so that no client-given name can pass for it.
@@ -98,10 +100,7 @@ export function useOperationMetrics({ registry, operationNames }: OperationMetri
       noteDocument(args);
       return overWebSocket(args.contextValue) ? countSubscription : undefined;
     },
-    onExecutionResult({ result, context }) {
-      // A graphql-ws operation refused before it ran: src/websocket.ts runs this hook for it, and
-      // no other hook sees it. Over HTTP every result is counted in onResultProcess.
-      if (!overWebSocket(context) || result === undefined || isAsyncIterable(result) || !hasErrors(result)) return;
+    onWebSocketRefusal({ context }) {
       const labels = labelsOfContext(context);
       requests.inc(labels.error);
       const start = startOf(context);

@@ -33,15 +33,21 @@ export function useRequestErrorCodes(): Plugin {
  */
 export function withRequestErrorCode(error: GraphQLError): GraphQLError {
   if (!needsCode(error)) return error;
-  return createGraphQLError(error.message, {
+  // The request itself is bad: 400 unless the refusal said otherwise; Yoga takes the status from
+  // `http` and strips it.
+  return withExtensions(error, { ...error.extensions, ...codeOf(error.extensions?.['http']) });
+}
+
+/** The same error, where it was found included, with other extensions. */
+export const withExtensions = (error: GraphQLError, extensions: Readonly<Record<string, unknown>>): GraphQLError =>
+  createGraphQLError(error.message, {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
-    // The request itself is bad: 400 unless the refusal said otherwise; Yoga takes the
-    // status from `http` and strips it.
-    extensions: { ...error.extensions, ...codeOf(error.extensions?.['http']) },
+    path: error.path,
+    originalError: error.originalError,
+    extensions: extensions as GraphQLError['extensions'],
   });
-}
 
 const needsCode = (error: { path?: unknown; extensions?: Record<string, unknown> }) =>
   error.path === undefined && error.extensions?.['code'] === undefined;
