@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client/core';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import { print, type GraphQLFormattedError } from 'graphql';
+import { print } from 'graphql';
 import { Registry } from 'prom-client';
 import { map } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
@@ -11,8 +11,7 @@ import { createPersistedQueryStore, PERSISTED_QUERY_CODES } from '../src/plugins
 import { SECURITY_LIMITS } from '../src/plugins/use-security-limits.js';
 import { createGraphQlServer } from '../src/yoga.js';
 import { createHarness, serve, type Harness } from './helpers/harness.js';
-import { rawPost } from './helpers/http.js';
-import { send } from './helpers/transports.js';
+import { codesOf, send, type TransportResult } from './helpers/transports.js';
 
 /**
  * Automatic persisted queries as Apollo Client sends them, over a real port: a hash alone first,
@@ -22,14 +21,6 @@ import { send } from './helpers/transports.js';
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-interface Result {
-  readonly status: number;
-  readonly data?: Record<string, unknown> | null;
-  readonly errors?: readonly GraphQLFormattedError[];
-}
-
-const codes = (result: Result): unknown[] => (result.errors ?? []).map((error) => error.extensions?.['code']);
-
 /** Parameters naming a query by its hash, with the query or without. */
 const byHash = (hash: string, query?: string, variables?: Record<string, unknown>) => ({
   query,
@@ -38,10 +29,7 @@ const byHash = (hash: string, query?: string, variables?: Record<string, unknown
 });
 
 /** A plain JSON POST, as clients send it (and so one the fast lane takes). */
-async function post(url: string, params: Record<string, unknown>): Promise<Result> {
-  const response = await rawPost(url, JSON.stringify(params), { 'content-type': 'application/json', accept: 'application/graphql-response+json' });
-  return { status: response.status, ...(JSON.parse(response.body) as Omit<Result, 'status'>) };
-}
+const post = (url: string, params: Record<string, unknown>) => send('lane', url, params);
 
 /** A server on a real port, its fast lane watched: `answered()` lists, per request it was offered, whether it answered it. */
 async function served(env: Record<string, string> = {}): Promise<{ harness: Harness; url: string; answered: () => Promise<boolean[]> }> {
@@ -72,8 +60,8 @@ function recordingFetch(exchanges: Exchange[]): typeof fetch {
         : JSON.parse(String(init?.body))
     ) as { query?: string; extensions?: { persistedQuery?: { sha256Hash?: string } } | null };
     const response = await fetch(input, init);
-    const body = (await response.clone().json()) as Omit<Result, 'status'>;
-    exchanges.push({ method, withQuery: typeof params.query === 'string', hash: params.extensions?.persistedQuery?.sha256Hash, codes: codes({ status: response.status, ...body }) });
+    const body = (await response.clone().json()) as Omit<TransportResult, 'status'>;
+    exchanges.push({ method, withQuery: typeof params.query === 'string', hash: params.extensions?.persistedQuery?.sha256Hash, codes: codesOf({ status: response.status, ...body }) });
     return response;
   };
 }
@@ -174,14 +162,14 @@ describe('registration', () => {
     const byUnknown = await post(url, byHash(unknownHash));
 
     expect(registered.errors).toBeUndefined();
-    expect(codes(underKnown)).toEqual([PERSISTED_QUERY_CODES.mismatch]);
+    expect(codesOf(underKnown)).toEqual([PERSISTED_QUERY_CODES.mismatch]);
     expect(underKnown.status).toBe(400);
     expect(underKnown.data).toBeUndefined();
-    expect(codes(underUnknown)).toEqual([PERSISTED_QUERY_CODES.mismatch]);
+    expect(codesOf(underUnknown)).toEqual([PERSISTED_QUERY_CODES.mismatch]);
     // The hash still names the query registered under it, and the other names nothing.
     expect(byKnown.errors).toBeUndefined();
     expect(byKnown.data).toEqual(registered.data);
-    expect(codes(byUnknown)).toEqual([PERSISTED_QUERY_CODES.notFound]);
+    expect(codesOf(byUnknown)).toEqual([PERSISTED_QUERY_CODES.notFound]);
     expect(byUnknown.status).toBe(400);
   });
 
@@ -192,7 +180,7 @@ describe('registration', () => {
     const sent = await post(url, byHash(sha256(query), query));
     const named = await post(url, byHash(sha256(query)));
 
-    expect(codes(sent)).toEqual(['BAD_USER_INPUT']);
+    expect(codesOf(sent)).toEqual(['BAD_USER_INPUT']);
     expect(sent.errors?.[0]?.message).toMatch(/aliases/i);
     expect(named).toEqual(sent);
     expect(harness.generator.calls).toHaveLength(0);
@@ -221,7 +209,7 @@ describe('over graphql-ws', () => {
     const registered = await send('graphql-ws', url, byHash(sha256(query), query));
     const named = await send('graphql-ws', url, byHash(sha256(query)));
 
-    expect(codes(unknown)).toEqual([PERSISTED_QUERY_CODES.notFound]);
+    expect(codesOf(unknown)).toEqual([PERSISTED_QUERY_CODES.notFound]);
     expect(registered.errors).toBeUndefined();
     expect(named.errors).toBeUndefined();
     expect(named.data).toEqual(registered.data);
@@ -244,7 +232,7 @@ describe('the store', () => {
 
     for (const query of [first!, ...rest]) expect((await post(url, byHash(sha256(query), query))).errors).toBeUndefined();
 
-    expect(codes(await post(url, byHash(sha256(first!))))).toEqual([PERSISTED_QUERY_CODES.notFound]);
+    expect(codesOf(await post(url, byHash(sha256(first!))))).toEqual([PERSISTED_QUERY_CODES.notFound]);
     for (const query of rest) expect((await post(url, byHash(sha256(query)))).errors).toBeUndefined();
   });
 
@@ -255,7 +243,7 @@ describe('the store', () => {
 
     for (const query of [first!, second!, third!]) expect((await post(url, byHash(sha256(query), query))).errors).toBeUndefined();
 
-    expect(codes(await post(url, byHash(sha256(first!))))).toEqual([PERSISTED_QUERY_CODES.notFound]);
+    expect(codesOf(await post(url, byHash(sha256(first!))))).toEqual([PERSISTED_QUERY_CODES.notFound]);
     expect((await post(url, byHash(sha256(second!)))).errors).toBeUndefined();
     expect((await post(url, byHash(sha256(third!)))).errors).toBeUndefined();
   });
@@ -276,7 +264,7 @@ describe('the fast lane', () => {
     const registered = await post(url, byHash(sha256(query), query, variables));
     const named = await post(url, byHash(sha256(query), undefined, variables));
 
-    expect(codes(unknown)).toEqual([PERSISTED_QUERY_CODES.notFound]);
+    expect(codesOf(unknown)).toEqual([PERSISTED_QUERY_CODES.notFound]);
     expect(registered.errors).toBeUndefined();
     expect(named.errors).toBeUndefined();
     expect(named.data).toEqual({ generation: { ...(registered.data?.['generation'] as object), cacheStatus: 'HIT' } });
@@ -294,8 +282,8 @@ describe('with TRUSTED_DOCUMENTS=1', () => {
     const registration = await post(url, byHash(sha256(query), query));
     const named = await post(url, byHash(sha256(query)));
 
-    expect(codes(registration)).toEqual(['PERSISTED_QUERY_ONLY']);
-    expect(codes(named)).toEqual([PERSISTED_QUERY_CODES.notFound]);
+    expect(codesOf(registration)).toEqual(['PERSISTED_QUERY_ONLY']);
+    expect(codesOf(named)).toEqual([PERSISTED_QUERY_CODES.notFound]);
     expect(harness.generator.calls).toHaveLength(0);
   });
 

@@ -295,3 +295,24 @@ describe('parameters of a GET or a form POST that are not JSON', () => {
     expect(valid.status).toBe(200);
   });
 });
+
+/**
+ * Parameters that are not what GraphQL over HTTP asks for, in a JSON body (the fast lane, Yoga, a
+ * request for SSE): the codes the README's error table gives them. graphql-ws clients cannot send
+ * these; its protocol refuses such a message.
+ */
+describe.each(['lane', 'yoga', 'sse'] as const)('malformed GraphQL parameters over %s', (transport) => {
+  it.each([
+    ['a query that is not a string', { query: 5 }, 'BAD_REQUEST'],
+    ['variables that are not an object', { query: '{ cacheConfig { enabled } }', variables: [1] }, 'BAD_REQUEST'],
+    ['extensions that are not an object', { query: '{ cacheConfig { enabled } }', extensions: 'x' }, 'BAD_REQUEST'],
+    ['several operations and none named', { query: 'query A { cacheConfig { enabled } } query B { cacheConfig { enabled } }' }, 'OPERATION_RESOLUTION_FAILURE'],
+  ])('refuses %s with 400 and its code', async (_case, params, code) => {
+    const url = await serve(createHarness());
+
+    const refused = await send(transport, url, params);
+
+    expect(refused.status).toBe(400);
+    expect(codesOf(refused)).toEqual([code]);
+  });
+});

@@ -24,14 +24,14 @@ const TIMEOUT_MS = 500;
 
 const skipped = redisSkipReason === undefined ? '' : ` (skipped: ${redisSkipReason})`;
 
-/** An instance's coordinator on a namespace; closed when the test finishes. */
-async function instance(namespace: string): Promise<RedisFlightCoordinator> {
+/** An instance's coordinator on a namespace (its locks living `lockTtlMs` unless renewed); closed when the test finishes. */
+async function instance(namespace: string, lockTtlMs?: number): Promise<RedisFlightCoordinator> {
   const link = new RedisLink({ url: REDIS_URL, commandTimeoutMs: TIMEOUT_MS, logger: createLogger('silent') });
   onTestFinished(() => link.close());
   await link.connected;
   const bus = createFleetBus(link, namespace);
   // The coordinator hears announcements once the bus has subscribed: a round trip on the subscriber.
-  const coordinator = new RedisFlightCoordinator(link, bus, namespace);
+  const coordinator = new RedisFlightCoordinator(link, bus, namespace, lockTtlMs);
   await link.subscriber.ping();
   return coordinator;
 }
@@ -57,6 +57,15 @@ function claimDuringStall(coordinator: RedisFlightCoordinator, key: string): Pro
   return claim;
 }
 
+/** `holder` generates and `waiter` waits; once the holder releases, the waiter learns the outcome and the lock is gone. */
+async function expectHandOver(holder: FlightClaim, waiter: FlightClaim, redis: Redis, lock: string): Promise<void> {
+  expect([holder.kind, waiter.kind]).toEqual(['generate', 'wait']);
+  if (holder.kind !== 'generate' || waiter.kind !== 'wait') throw new Error('unreachable: the kinds were asserted');
+  holder.release({ ok: true });
+  await expect(waiter.settled).resolves.toEqual({ ok: true });
+  expect(await redis.exists(lock)).toBe(0);
+}
+
 describe.skipIf(redisSkipReason !== undefined)(`claims answered too late${skipped}`, () => {
   it('a waiter whose SET NX timed out waits for the holder instead of generating too', async () => {
     const { namespace, redis } = lockSpace();
@@ -65,26 +74,19 @@ describe.skipIf(redisSkipReason !== undefined)(`claims answered too late${skippe
     const held = await holder.claim('k');
     const late = await claimDuringStall(waiter, 'k');
 
-    expect(held.kind).toBe('generate');
-    expect(late.kind).toBe('wait');
-    if (held.kind !== 'generate' || late.kind !== 'wait') return;
-    held.release({ ok: true });
-    await expect(late.settled).resolves.toEqual({ ok: true });
-    expect(await redis.exists(`${namespace}lock:k`)).toBe(0);
+    await expectHandOver(held, late, redis, `${namespace}lock:k`);
   });
 
-  it('a claim whose SET NX timed out but was taken holds the key: the others wait, and its release frees them', async () => {
+  it('a claim whose SET NX timed out but was taken holds the key and renews it: the others wait past its first life, and its release frees them', async () => {
     const { namespace, redis } = lockSpace();
-    const [first, other] = [await instance(namespace), await instance(namespace)];
+    const lockTtlMs = TIMEOUT_MS * 6;
+    const [first, other] = [await instance(namespace, lockTtlMs), await instance(namespace, lockTtlMs)];
 
     const late = await claimDuringStall(first, 'k');
+    // Past the lock's first life: only a renewed lock is still there.
+    await new Promise((resolve) => setTimeout(resolve, lockTtlMs + TIMEOUT_MS));
     const after = await other.claim('k');
 
-    expect(late.kind).toBe('generate');
-    expect(after.kind).toBe('wait');
-    if (late.kind !== 'generate' || after.kind !== 'wait') return;
-    late.release({ ok: true });
-    await expect(after.settled).resolves.toEqual({ ok: true });
-    expect(await redis.exists(`${namespace}lock:k`)).toBe(0);
+    await expectHandOver(late, after, redis, `${namespace}lock:k`);
   });
 });

@@ -478,7 +478,9 @@ describe('OpenAIGenerator streaming, given onDelta', () => {
   });
 
   it('reads comments and events split across network chunks as the SSE format says', async () => {
-    server.behaviour = { kind: 'events', body: ': keep-alive\n\ndata: {"choices":[{"delta":{"content":"a"}}]}\r\n\r\ndata:{"choices":[{"delta":{"content":"b"}}]}\n\ndata: [DONE]\n\n' };
+    const body = ': keep-alive\n\ndata: {"choices":[{"delta":{"content":"a"}}]}\r\n\r\ndata:{"choices":[{"delta":{"content":"b"}}]}\n\ndata: [DONE]\n\n';
+    // Cut inside the second event, between its field name and its value.
+    server.behaviour = { kind: 'events', body, splitAt: body.indexOf('data:{') + 'data:'.length };
 
     const { deltas, generation } = streamed();
 
@@ -584,20 +586,6 @@ describe('the streaming openai generator behind generationStream', () => {
 
 describe('token usage of the openai generator', () => {
   const DELTAS = ['one', ' two', ' three'];
-
-  it('reports the usage of a JSON answer', async () => {
-    const output = await generatorFor().generate(request(), neverAborted());
-
-    expect(output.usage).toEqual({ promptTokens: 3, completionTokens: 5 });
-  });
-
-  it('reports the usage of the last chunk of a stream', async () => {
-    server.behaviour = { kind: 'stream', deltas: DELTAS };
-
-    const output = await generatorFor().generate(request(), neverAborted(), () => {});
-
-    expect(output.usage).toEqual({ promptTokens: 3, completionTokens: DELTAS.length });
-  });
 
   it.each([
     ['no usage', {}],

@@ -1,22 +1,33 @@
 import { once } from 'node:events';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createHarness, serve } from './helpers/harness.js';
 import { captureLogs } from './helpers/logs.js';
 
 const LIMIT = 4096;
 
-/** A graphql-ws socket, initialised: `connection_ack` received. */
-async function connected(url: string): Promise<{ socket: WebSocket; messages: Record<string, unknown>[] }> {
-  const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-  const messages: Record<string, unknown>[] = [];
-  socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>));
-  await once(socket, 'open');
-  socket.send(JSON.stringify({ type: 'connection_init' }));
-  await new Promise<void>((resolve) => {
-    const check = () => (messages.some((message) => message['type'] === 'connection_ack') ? resolve() : socket.once('message', check));
+type Message = Record<string, unknown>;
+
+/** The first message received (already, or when it comes) that satisfies the predicate. */
+function arrived(socket: WebSocket, messages: readonly Message[], predicate: (message: Message) => boolean): Promise<Message> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const found = messages.find(predicate);
+      if (found) resolve(found);
+      else socket.once('message', check);
+    };
     check();
   });
+}
+
+/** A graphql-ws socket, initialised: `connection_ack` received. */
+async function connected(url: string): Promise<{ socket: WebSocket; messages: Message[] }> {
+  const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  const messages: Message[] = [];
+  socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString('utf8')) as Message));
+  await once(socket, 'open');
+  socket.send(JSON.stringify({ type: 'connection_init' }));
+  await arrived(socket, messages, (message) => message['type'] === 'connection_ack');
   return { socket, messages };
 }
 
@@ -34,10 +45,7 @@ describe('graphql-ws messages are limited as HTTP bodies are (MAX_REQUEST_BODY_B
     expect(Buffer.byteLength(message)).toBe(LIMIT);
 
     socket.send(message);
-    await new Promise<void>((resolve) => {
-      const check = () => (messages.some((each) => each['type'] === 'complete') ? resolve() : socket.once('message', check));
-      check();
-    });
+    await arrived(socket, messages, (each) => each['type'] === 'complete');
 
     expect(messages.find((each) => each['type'] === 'next')).toMatchObject({ payload: { data: { cacheConfig: { enabled: true } } } });
     socket.close();
@@ -49,6 +57,7 @@ describe('graphql-ws messages are limited as HTTP bodies are (MAX_REQUEST_BODY_B
     const url = await serve(harness);
     const { socket, messages } = await connected(url);
     const consoleError = vi.spyOn(console, 'error');
+    onTestFinished(() => consoleError.mockRestore());
 
     socket.send(subscribeOfSize(LIMIT + 1));
     const [code] = (await once(socket, 'close')) as [number, Buffer];
@@ -71,22 +80,15 @@ describe('a graphql-ws operation refused by the parser or a security limit', () 
     const url = await serve(createHarness());
     const { socket, messages } = await connected(url);
     const consoleError = vi.spyOn(console, 'error');
-    const arrived = (predicate: (message: Record<string, unknown>) => boolean) =>
-      new Promise<Record<string, unknown>>((resolve) => {
-        const check = () => {
-          const found = messages.find(predicate);
-          if (found) resolve(found);
-          else socket.once('message', check);
-        };
-        check();
-      });
+    onTestFinished(() => consoleError.mockRestore());
+    const next = (predicate: (message: Message) => boolean) => arrived(socket, messages, predicate);
     socket.send(JSON.stringify({ id: 'stats', type: 'subscribe', payload: { query: 'subscription { cacheStats(intervalMs: 250) { hits } }' } }));
-    await arrived((message) => message['id'] === 'stats' && message['type'] === 'next');
+    await next((message) => message['id'] === 'stats' && message['type'] === 'next');
 
     socket.send(JSON.stringify({ id: 'bad', type: 'subscribe', payload: { query } }));
-    const refusal = await arrived((message) => message['id'] === 'bad');
+    const refusal = await next((message) => message['id'] === 'bad');
     const before = messages.filter((message) => message['id'] === 'stats').length;
-    await arrived((message) => message['id'] === 'stats' && messages.filter((each) => each['id'] === 'stats').length > before);
+    await next((message) => message['id'] === 'stats' && messages.filter((each) => each['id'] === 'stats').length > before);
 
     expect(refusal).toMatchObject({ type: 'error', payload: [{ extensions: { code } }] });
     expect((refusal['payload'] as { extensions: Record<string, unknown> }[])[0]!.extensions).not.toHaveProperty('http');

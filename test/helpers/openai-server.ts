@@ -17,7 +17,8 @@ export type OpenAIServerBehaviour =
   /** 200 and a chunked body without end, 64 KiB a chunk, until the client goes away. */
   | { readonly kind: 'endless' }
   /** 200 `text/event-stream` with this body, as given. */
-  | { readonly kind: 'events'; readonly body: string }
+  /** An event-stream body as it is; with `splitAt`, in two writes that far apart, 20 ms between them. */
+  | { readonly kind: 'events'; readonly body: string; readonly splitAt?: number }
   /**
    * 200 `text/event-stream`: one chat-completion chunk a delta, a last chunk with the usage, then
    * `data: [DONE]` (end `done`); or, after the deltas, the connection destroyed (`cut-off`) or the
@@ -137,10 +138,16 @@ export async function startOpenAIServer(
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
           res.write('{"choices":', () => res.destroy());
           break;
-        case 'events':
+        case 'events': {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
-          res.end(current.body);
+          const { body, splitAt } = current;
+          if (splitAt === undefined) res.end(body);
+          else {
+            res.write(body.slice(0, splitAt));
+            setTimeout(() => res.end(body.slice(splitAt)), 20);
+          }
           break;
+        }
         case 'stream': {
           completions++;
           res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
